@@ -1,0 +1,84 @@
+# macmesh.signing — the two commands that matter: `make demo` and `make test`.
+SHELL := /bin/bash
+.SHELLFLAGS := -eu -o pipefail -c
+
+ROOT        := $(abspath $(dir $(lastword $(MAKEFILE_LIST))))
+VENV        ?= $(ROOT)/.venv
+PY          := $(VENV)/bin/python
+BIN         := $(VENV)/bin
+export PATH := $(BIN):$(PATH)
+# ansible-test needs the checkout under ansible_collections/<namespace>/<name>/.
+COLL_ROOT   := $(ROOT)/build/collections
+COLL_TREE   := $(COLL_ROOT)/ansible_collections/macmesh/signing
+GET_PIP     := $(HOME)/.ansible/test/cache/get_pip_24_2.py
+ANSIBLE_TEST_PY ?= 3.11
+export ANSIBLE_COLLECTIONS_PATH := $(COLL_ROOT)
+export ANSIBLE_CONFIG := $(ROOT)/ansible.cfg
+
+.PHONY: help venv deps collection-tree test unit sanity units lint py39 changelog lab-test integration \
+        molecule demo demo-down build clean
+
+help:
+	@echo "make demo   - lab up, bootstrap all five regions, print the per-node summary"
+	@echo "make test   - every test: unit, sanity, lint, Python 3.9 check, lab, emulator, integration, molecule"
+
+$(VENV)/.installed: requirements-dev.txt
+	test -x $(PY) || python3 -m venv $(VENV)
+	$(PY) -m pip install -q -r requirements-dev.txt
+	touch $@
+
+venv: $(VENV)/.installed
+
+# The collection as ansible sees it: a copy of every tracked and untracked-but-not-ignored file.
+collection-tree: venv
+	rm -rf $(COLL_TREE) && mkdir -p $(COLL_TREE)
+	cd $(ROOT) && git ls-files -co --exclude-standard -z | tar --null --ignore-failed-read -T - -cf - | tar -xf - -C $(COLL_TREE)
+
+$(GET_PIP): tests/ansible-test/get_pip.py
+	mkdir -p $(dir $@)
+	cp $< $@
+
+test: unit py39 sanity units lint lab-test integration molecule
+	@echo "make test: all suites passed"
+
+unit: venv
+	$(PY) -m pytest -q -p no:cacheprovider tests/unit
+
+py39: venv
+	$(BIN)/vermin --target=3.9- --no-tips --violations --eval-annotations \
+	  plugins/module_utils plugins/modules roles/unlock_wrapper/templates
+
+sanity: collection-tree $(GET_PIP)
+	cd $(COLL_TREE) && $(BIN)/ansible-test sanity --venv --python $(ANSIBLE_TEST_PY) --color no
+
+units: collection-tree $(GET_PIP)
+	cd $(COLL_TREE) && $(BIN)/ansible-test units --venv --python $(ANSIBLE_TEST_PY) --color no
+
+lint: collection-tree
+	cd $(ROOT) && $(BIN)/ansible-lint --profile production
+
+changelog: venv
+	$(BIN)/antsibull-changelog lint
+
+lab-test: venv
+	$(PY) -m pytest -q -p no:cacheprovider lab/tests lab/emulator/tests
+
+integration: collection-tree
+	$(PY) -m pytest -q -p no:cacheprovider tests/integration
+
+molecule: collection-tree
+	cd $(ROOT) && $(BIN)/molecule test
+
+build: venv
+	mkdir -p build
+	$(BIN)/ansible-galaxy collection build --force --output-path build $(ROOT)
+
+demo: collection-tree build
+	$(BIN)/ansible-galaxy collection install --force -p $(COLL_ROOT) build/macmesh-signing-*.tar.gz
+	$(PY) lab/demo.py
+
+demo-down:
+	lab/meshlab down
+
+clean:
+	rm -rf build tests/output .pytest_cache
