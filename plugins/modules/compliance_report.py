@@ -1,0 +1,194 @@
+#!/usr/bin/python
+# -*- coding: utf-8 -*-
+# Copyright: contributors to macmesh.signing
+# GNU General Public License v3.0+ (see LICENSES/GPL-3.0-or-later.txt or https://www.gnu.org/licenses/gpl-3.0.txt)
+# SPDX-License-Identifier: GPL-3.0-or-later
+
+from __future__ import absolute_import, division, print_function
+
+__metaclass__ = type
+
+DOCUMENTATION = r"""
+---
+module: compliance_report
+short_description: Write the compliance reports (JSON, JUnit XML, HTML, JSON lines) of a signing mesh
+version_added: 0.1.0
+description:
+  - Turns the result of the P(macmesh.signing.mesh_parity#filter) filter and the per-host
+    M(macmesh.signing.signing_info) results into four files in O(dest) - C(compliance.json) (the document),
+    C(compliance.junit.xml) (a testcase per host and check, for CI dashboards), C(compliance.html) (one
+    self-contained page with a region by check table and an expiry timeline) and C(compliance.jsonl)
+    (one JSON line per host for log indexes).
+  - Runs on the controller (C(delegate_to: localhost)).
+  - The files are rewritten on every run, because a scheduled audit needs a fresh timestamp. The task
+    reports C(changed) only when the compliance state (verdict, findings, manifest, per-host hashes)
+    differs from the previous C(compliance.json) in O(dest).
+author:
+  - macmesh.signing maintainers
+extends_documentation_fragment:
+  - macmesh.signing.attributes
+attributes:
+  check_mode:
+    support: full
+    details: In check mode nothing is written; RV(changed) still says whether the state differs.
+  diff_mode:
+    support: none
+options:
+  parity:
+    description: The result of the P(macmesh.signing.mesh_parity#filter) filter.
+    type: dict
+    required: true
+  facts:
+    description:
+      - Host name to M(macmesh.signing.signing_info) result, each with C(region) and C(tier) added.
+      - Used for the per-host details and the expiry timeline.
+    type: dict
+    default: {}
+  manifest:
+    description: The frozen manifest the mesh is audited against (at least C(version) and C(sha256)).
+    type: dict
+    required: true
+  topology:
+    description: The key topology the audit used.
+    type: str
+    default: dedicated
+    choices: [dedicated, distributed, per_runner]
+  before:
+    description:
+      - In enforce mode, the P(macmesh.signing.mesh_parity#filter) result of the audit before the repairs,
+        so the report shows before and after.
+    type: dict
+  correlation_id:
+    description: The identifier of this run, carried into every JSON line.
+    type: str
+    required: true
+  generated_at:
+    description: The time of the audit as C(YYYY-MM-DDTHH:MM:SSZ) (UTC). Defaults to now.
+    type: str
+  dest:
+    description: The directory the reports are written to. Created when missing.
+    type: path
+    default: reports
+"""
+
+EXAMPLES = r"""
+- name: Write the compliance reports
+  macmesh.signing.compliance_report:
+    parity: "{{ parity }}"
+    facts: "{{ audit_facts }}"
+    manifest: "{{ manifest }}"
+    topology: dedicated
+    correlation_id: "{{ macmesh_correlation_id }}"
+    dest: reports
+  delegate_to: localhost
+  run_once: true
+"""
+
+RETURN = r"""
+ok:
+  description: Whether the mesh is compliant (no error-level finding).
+  returned: always
+  type: bool
+counts:
+  description: Hosts, errors and warnings.
+  returned: always
+  type: dict
+  sample: {hosts: 5, errors: 0, warnings: 1}
+files:
+  description: The paths of the reports written.
+  returned: always
+  type: list
+  elements: str
+  sample: [reports/compliance.json, reports/compliance.junit.xml, reports/compliance.html, reports/compliance.jsonl]
+"""
+
+import json
+import os
+import tempfile
+
+from ansible.module_utils.basic import AnsibleModule
+
+from ansible_collections.macmesh.signing.plugins.module_utils._report import (
+    RENDERERS,
+    build_report,
+    utc_now,
+)
+
+
+def _state(report):
+    """The parts of a report whose change means the compliance state changed."""
+    if not report:
+        return None
+    return {
+        "ok": report.get("ok"),
+        "manifest": report.get("manifest"),
+        "findings": report.get("findings"),
+        "hosts": dict(
+            (host, [entry.get("manifest_sha"), entry.get("identity_hash"), entry.get("reachable")])
+            for host, entry in (report.get("hosts") or {}).items()
+        ),
+    }
+
+
+def _atomic_write(path, text):
+    directory = os.path.dirname(path)
+    fd, tmp = tempfile.mkstemp(dir=directory, prefix=".%s." % os.path.basename(path))
+    try:
+        with os.fdopen(fd, "w") as handle:
+            handle.write(text)
+        os.chmod(tmp, 0o644)
+        os.replace(tmp, path)
+    except BaseException:
+        if os.path.exists(tmp):
+            os.unlink(tmp)
+        raise
+
+
+def main():
+    module = AnsibleModule(
+        argument_spec=dict(
+            parity=dict(type="dict", required=True),
+            facts=dict(type="dict", default={}),
+            manifest=dict(type="dict", required=True),
+            topology=dict(type="str", default="dedicated", choices=["dedicated", "distributed", "per_runner"]),
+            before=dict(type="dict"),
+            correlation_id=dict(type="str", required=True),
+            generated_at=dict(type="str"),
+            dest=dict(type="path", default="reports"),
+        ),
+        supports_check_mode=True,
+    )
+    params = module.params
+    generated_at = params["generated_at"] or utc_now().strftime("%Y-%m-%dT%H:%M:%SZ")
+    if not isinstance(params["parity"].get("findings"), list) or not isinstance(params["parity"].get("hosts"), dict):
+        module.fail_json(msg="parity: expected the result of macmesh.signing.mesh_parity (with 'findings' and 'hosts')")
+    try:
+        report = build_report(params["parity"], params["facts"], params["manifest"], params["topology"],
+                              generated_at, params["correlation_id"], before=params["before"])
+    except (KeyError, TypeError, ValueError) as exc:
+        module.fail_json(msg="parity/facts: cannot build the report: %s" % exc)
+
+    dest = params["dest"]
+    previous = None
+    previous_path = os.path.join(dest, "compliance.json")
+    if os.path.exists(previous_path):
+        try:
+            with open(previous_path) as handle:
+                previous = json.load(handle)
+        except ValueError:
+            previous = None
+    changed = _state(previous) != _state(report)
+    files = [os.path.join(dest, name) for name, _render in RENDERERS]
+    if not module.check_mode:
+        try:
+            if not os.path.isdir(dest):
+                os.makedirs(dest)
+            for (name, render), path in zip(RENDERERS, files):
+                _atomic_write(path, render(report))
+        except OSError as exc:
+            module.fail_json(msg="dest: cannot write the reports to %s: %s" % (dest, exc))
+    module.exit_json(changed=changed, ok=report["ok"], counts=report["counts"], files=files)
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,109 @@
+# -*- coding: utf-8 -*-
+# SPDX-License-Identifier: GPL-3.0-or-later
+"""The four report renderings agree with the document and with each other."""
+
+from __future__ import absolute_import, division, print_function
+
+__metaclass__ = type
+
+import json
+import xml.etree.ElementTree as ET
+
+import pytest
+
+from ansible_collections.macmesh.signing.plugins.module_utils import _report
+
+NOW = "2026-11-25T00:00:00Z"
+
+
+def _parity():
+    findings = [
+        {"severity": "error", "code": "PROFILE_SHA_MISMATCH", "host": "jp-mini-01", "region": "jp", "message": "sha differs"},
+        {"severity": "warning", "code": "CERT_EXPIRING", "host": "hk-mini-01", "region": "hk", "message": "20 days"},
+        {"severity": "error", "code": "UNREACHABLE", "host": "us-mini-01", "region": "us", "message": "ssh refused"},
+    ]
+    hosts = {
+        "hk-mini-01": {"region": "hk", "tier": "signers", "manifest_sha": "a" * 64, "identity_hash": "b" * 64},
+        "jp-mini-01": {"region": "jp", "tier": "signers", "manifest_sha": "a" * 64, "identity_hash": "b" * 64},
+        "us-mini-01": {"region": "us", "tier": "signers", "manifest_sha": None, "identity_hash": None},
+    }
+    return {"ok": False, "findings": findings, "hosts": hosts}
+
+
+def _facts():
+    return {
+        "hk-mini-01": {"region": "hk", "profiles": [{"uuid": "u-1", "name": "App <Store>", "expires": "2026-12-15T00:00:00Z"}],
+                       "certificates": [{"sha1": "C" * 40, "name": "Apple Distribution: X", "not_after": "2026-12-10T00:00:00Z"}]},
+        "jp-mini-01": {"region": "jp", "profiles": [{"uuid": "u-1", "name": "App <Store>", "expires": "2026-12-15T00:00:00Z"}]},
+    }
+
+
+def _build(before=None):
+    return _report.build_report(_parity(), _facts(), {"version": "v1", "sha256": "a" * 64}, "dedicated", NOW, "cid-1", before=before)
+
+
+@pytest.mark.parametrize("code, check", [
+    ("UNREACHABLE", "reachability"), ("MANIFEST_DRIFT", "manifest"), ("PROFILE_SHA_MISMATCH", "manifest"),
+    ("KEY_ON_BUILDER", "identities"), ("IDENTITY_HASHES_EXCEEDED", "identities"), ("KEYCHAIN_SETTINGS", "keychain"),
+    ("WRAPPER_MISMATCH", "wrapper"), ("SEARCH_LIST", "search_list"), ("CERT_EXPIRING_SOON", "expiry"),
+    ("PROFILE_OVERLAP_NO_SUCCESSOR", "expiry"), ("DUPLICATE_UUID", "profile_dirs"), ("PROFILE_DIR_WRITABLE", "profile_dirs"),
+    ("CLOCK_OFFSET", "clock"), ("SECRET_FOUND", "secrets"), ("SOMETHING_NEW", "other"),
+])
+def test_every_code_lands_in_one_check(code, check):
+    assert _report.check_for_code(code) == check
+
+
+def test_document_verdict_counts_and_statuses():
+    report = _build()
+    assert report["ok"] is False
+    assert report["counts"] == {"hosts": 3, "errors": 2, "warnings": 1}
+    assert report["hosts"]["jp-mini-01"]["checks"]["manifest"] == "error"
+    assert report["hosts"]["hk-mini-01"]["checks"]["expiry"] == "warning"
+    assert report["hosts"]["hk-mini-01"]["ok"] is True
+    # An unreachable host is unknown in every other check, not "ok".
+    assert report["hosts"]["us-mini-01"]["checks"]["manifest"] == "unreachable"
+    assert report["hosts"]["us-mini-01"]["checks"]["reachability"] == "error"
+    assert report["regions"]["jp"]["ok"] is False and report["regions"]["hk"]["ok"] is True
+    assert "before" not in report
+
+
+def test_timeline_one_item_per_region_and_kind():
+    items = _build()["timeline"]
+    assert [(i["region"], i["kind"]) for i in items] == [("hk", "certificate"), ("hk", "profile"), ("jp", "profile")]
+    assert items[0]["days_left"] == 15.0
+
+
+def test_before_is_reported_in_enforce_mode():
+    before = {"findings": [{"severity": "error", "code": "WRAPPER_MISMATCH", "host": "kr-mini-01", "region": "kr", "message": "x"}]}
+    report = _build(before=before)
+    assert report["before"]["ok"] is False and report["before"]["findings"][0]["code"] == "WRAPPER_MISMATCH"
+
+
+def test_junit_has_a_testcase_per_host_and_check():
+    report = _build()
+    root = ET.fromstring(_report.render_junit(report))
+    cases = root.findall(".//testcase")
+    assert len(cases) == sum(len(h["checks"]) for h in report["hosts"].values())
+    # jp's manifest fails; us is unreachable: its reachability check fails, every other check errors.
+    assert root.get("failures") == "2" and root.get("errors") == str(len(report["hosts"]["us-mini-01"]["checks"]) - 1)
+    failed = [c for c in cases if c.find("failure") is not None]
+    assert [(c.get("classname"), c.get("name")) for c in failed] == [("jp.jp-mini-01", "manifest"), ("us.us-mini-01", "reachability")]
+
+
+def test_jsonl_one_line_per_host():
+    lines = _report.render_jsonl(_build()).splitlines()
+    assert [json.loads(line)["host"] for line in lines] == ["hk-mini-01", "jp-mini-01", "us-mini-01"]
+    assert all(json.loads(line)["correlation_id"] == "cid-1" for line in lines)
+
+
+def test_html_is_self_contained_and_escaped():
+    page = _report.render_html(_build())
+    assert "NOT COMPLIANT" in page and "<svg" in page
+    assert "App &lt;Store&gt;" in page and "App <Store>" not in page
+    for external in ("<script src", "<link", "http://", "https://"):
+        assert external not in page.replace('xmlns="http://www.w3.org/2000/svg"', "")
+
+
+def test_json_round_trips():
+    report = _build()
+    assert json.loads(_report.render_json(report)) == report
