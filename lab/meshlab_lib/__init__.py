@@ -1,0 +1,1 @@
+"""meshlab: a five-node SSH lab built from Linux namespaces (test equipment, never product code)."""
