@@ -1,0 +1,445 @@
+# -*- coding: utf-8 -*-
+# Copyright: contributors to macmesh.signing
+# GNU General Public License v3.0+ (see LICENSES/GPL-3.0-or-later.txt or https://www.gnu.org/licenses/gpl-3.0.txt)
+# SPDX-License-Identifier: GPL-3.0-or-later
+
+# This module_utils is PRIVATE: it is only meant to be used by the plugins of macmesh.signing.
+# Its API may change between minor releases.
+
+"""Run /usr/bin/security, parse what it prints and classify what goes wrong.
+
+Everything that talks to ``security`` goes through :class:`SecurityRunner`:
+
+* ``run(*args)`` runs one command as an argv list (never a shell string);
+* ``batch(lines)`` feeds ``security -i`` on stdin, the only way a secret reaches ``security``
+  (argv is visible to every user through ``ps``).
+
+The interactive line reader of ``security`` (Apple's SecurityTool/security.c, ``split_line``)
+splits on white space, honours double or single quotes and treats a backslash as an escape,
+reads at most 4096 bytes per line and keeps at most 32 arguments. ``batch`` therefore
+double-quotes every token, refuses the characters that could change how a line is split, and
+refuses lines the reader would truncate. Secrets are held to a stricter alphabet still, because
+Apple documents none of this and public scripts disagree on the details.
+
+In interactive mode ``security`` does not return one exit code per command: it prints
+``<command>: returned <n>`` on stderr and exits with the code of the last command. Errors are
+therefore classified from the text of both streams (:func:`classify_error`), not from the
+exit code alone.
+"""
+
+from __future__ import absolute_import, division, print_function
+
+__metaclass__ = type
+
+import re
+
+SECURITY = "/usr/bin/security"
+
+SAFE_SECRET_ALPHABET = "A-Za-z0-9_.,:+=@%/-"
+_SAFE_SECRET_RE = re.compile(r"\A[A-Za-z0-9_.,:+=@%/-]+\Z")
+
+# Limits of security's interactive reader (SecurityTool/security.c: MAX_LINE_LEN, MAX_ARGS).
+# Longer lines or more arguments are cut silently, so refuse them instead.
+MAX_BATCH_LINE_BYTES = 4095
+MAX_BATCH_TOKENS = 32
+
+# A double quote would end the quoted token, a backslash escapes the next character, and a line
+# break or other control character would end or corrupt the line.
+_UNSAFE_TOKEN_RE = re.compile(r'["\\\x00-\x1f\x7f]')
+
+
+class Secret(object):
+    """A batch token that must never be shown: its value only goes into ``security -i`` stdin."""
+
+    __slots__ = ("value",)
+
+    def __init__(self, value):
+        self.value = value
+
+    def __repr__(self):
+        return "Secret(********)"
+
+    __str__ = __repr__
+
+
+class UnsafeTokenError(ValueError):
+    """A batch token that the interactive reader of ``security`` would not pass through intact."""
+
+
+class UnsafeSecretError(UnsafeTokenError):
+    """A secret outside the safe alphabet. The message never contains the secret."""
+
+
+class ParseError(ValueError):
+    """Output of ``security`` that does not have the expected shape."""
+
+
+def is_safe_secret(value):
+    """True when ``value`` is a non-empty text made only of ``[A-Za-z0-9_.,:+=@%/-]``."""
+    return isinstance(value, str) and bool(_SAFE_SECRET_RE.match(value))
+
+
+def quote_token(token):
+    """Return ``token`` double-quoted for one ``security -i`` line.
+
+    Plain tokens (paths, names) may contain spaces but no double quote, backslash or control
+    character. :class:`Secret` tokens must match the safe alphabet ``[A-Za-z0-9_.,:+=@%/-]+``.
+    Raises :class:`UnsafeTokenError` / :class:`UnsafeSecretError`.
+    """
+    if isinstance(token, Secret):
+        if not is_safe_secret(token.value):
+            raise UnsafeSecretError(
+                "a secret must be a non-empty text made only of [%s]; generate it from that alphabet"
+                % SAFE_SECRET_ALPHABET
+            )
+        return '"%s"' % token.value
+    if isinstance(token, bool) or not isinstance(token, (str, int)):
+        raise UnsafeTokenError("a security token must be a text or an integer, not %s" % type(token).__name__)
+    text = str(token)
+    if _UNSAFE_TOKEN_RE.search(text):
+        raise UnsafeTokenError(
+            "%r contains a double quote, a backslash or a control character, "
+            "which security -i would not read back intact" % text
+        )
+    return '"%s"' % text
+
+
+def build_batch_script(lines):
+    """Return the stdin text for ``security -i``: one command per line, every token quoted.
+
+    ``lines`` is a list of token lists. Every line is checked before any text is returned, so
+    an unsafe token anywhere means nothing runs.
+    """
+    rendered = []
+    for tokens in lines:
+        if not tokens:
+            raise UnsafeTokenError("a security -i line needs at least a command name")
+        if len(tokens) > MAX_BATCH_TOKENS:
+            raise UnsafeTokenError(
+                "security -i keeps at most %d arguments per line; %s has %d"
+                % (MAX_BATCH_TOKENS, _command_name(tokens), len(tokens))
+            )
+        line = " ".join(quote_token(token) for token in tokens)
+        if len(line.encode("utf-8")) + 1 > MAX_BATCH_LINE_BYTES:
+            raise UnsafeTokenError(
+                "security -i reads at most %d bytes per line; the %s line is longer"
+                % (MAX_BATCH_LINE_BYTES, _command_name(tokens))
+            )
+        rendered.append(line)
+    return "".join(line + "\n" for line in rendered)
+
+
+def _command_name(tokens):
+    first = tokens[0]
+    return "<secret>" if isinstance(first, Secret) else str(first)
+
+
+class SecurityRunner(object):
+    """Run ``/usr/bin/security`` through ``run_command(argv, data=None) -> (rc, out, err)``.
+
+    The caller's ``run_command`` must set ``LC_ALL=C`` (see :func:`module_runner`), because the
+    error classification reads English messages.
+    """
+
+    def __init__(self, run_command):
+        self._run_command = run_command
+
+    def run(self, *args):
+        """Run one non-secret command: ``security <args...>``. Returns ``(rc, out, err)``."""
+        for arg in args:
+            if isinstance(arg, Secret):
+                raise UnsafeSecretError("secrets only go through SecurityRunner.batch, never argv")
+        return self._run_command([SECURITY] + [str(arg) for arg in args])
+
+    def batch(self, lines):
+        """Feed ``lines`` (lists of tokens, :class:`Secret` for secrets) to ``security -i``.
+
+        Returns ``(rc, out, err)`` of the whole batch; pass it to :func:`classify_error`.
+        Raises :class:`UnsafeTokenError` before anything runs when a token cannot be sent.
+        """
+        script = build_batch_script(lines)
+        return self._run_command([SECURITY, "-i"], data=script)
+
+
+def module_runner(module):
+    """A :class:`SecurityRunner` that runs through ``AnsibleModule.run_command`` with ``LC_ALL=C``."""
+
+    def run_command(argv, data=None):
+        # With binary_data=False run_command appends a newline to stdin; to security -i that is
+        # one more empty line, which it skips.
+        return module.run_command(
+            argv, data=data, environ_update={"LC_ALL": "C"}, binary_data=False, check_rc=False
+        )
+
+    return SecurityRunner(run_command)
+
+
+# --- errors -------------------------------------------------------------------------------------
+
+
+class SecurityError(Exception):
+    """A failed ``security`` command. ``str()`` is the line ``security`` printed; ``hint`` says
+    what the operator should do."""
+
+    text = None
+    hint = (
+        "Run the same security command by hand as the same user (become_user) to see the full "
+        "error; the output is classified with LC_ALL=C."
+    )
+
+    def __init__(self, message, rc=None, out="", err=""):
+        super(SecurityError, self).__init__(message)
+        self.message = message
+        self.rc = rc
+        self.out = out
+        self.err = err
+
+    def describe(self):
+        """``message`` followed by ``hint``, for ``fail_json(msg=...)``."""
+        return "%s Hint: %s" % (_sentence(self.message), self.hint)
+
+
+class KeychainExistsError(SecurityError):
+    text = "A keychain with the same name already exists."
+    hint = (
+        "A keychain file with that name is already there (create-keychain adds '-db' to the "
+        "name). Manage the existing keychain, or remove it with state=absent before recreating it."
+    )
+
+
+class WrongPasswordError(SecurityError):
+    text = "The user name or passphrase you entered is not correct."
+    hint = (
+        "The password does not open this keychain or PKCS#12 file. Check the vaulted password "
+        "(set-key-partition-list -k takes the keychain's password, not the p12's). On macOS 15.1+ "
+        "an empty-password p12 also fails this way: re-export it with a password. If the keychain "
+        "password is lost, delete the keychain (state=absent) and recreate it."
+    )
+
+
+class InteractionNotAllowedError(SecurityError):
+    text = "User interaction is not allowed."
+    hint = (
+        "The keychain is locked and security cannot prompt over SSH. Unlock it first "
+        "(macmesh.signing.keychain with lock_state=unlocked, or the unlock wrapper) and check "
+        "its timeout and lock-on-sleep settings."
+    )
+
+
+class UndecodableDataError(SecurityError):
+    text = "Unable to decode the provided data."
+    hint = (
+        "macOS 15+ could not decode this PKCS#12 file. Re-export it with "
+        "`openssl pkcs12 -export -legacy`, or import key and certificate with `-f openssl`."
+    )
+
+
+class MacVerificationError(SecurityError):
+    text = "MAC verification failed during PKCS12 import (wrong password?)"
+    hint = (
+        "Either the p12 password is wrong or the file uses OpenSSL 3 defaults (PBES2/AES-256/"
+        "SHA-256) that macOS cannot read: check the password, then re-export with "
+        "`openssl pkcs12 -export -legacy` (3DES/SHA-1)."
+    )
+
+
+class DuplicateItemError(SecurityError):
+    text = "The specified item already exists in the keychain."
+    hint = (
+        "The item is already in the keychain. Compare identities by SHA-1 "
+        "(security find-identity) before importing instead of importing again."
+    )
+
+
+class KeychainNotFoundError(SecurityError):
+    text = "The specified keychain could not be found."
+    hint = (
+        "No keychain at that path for this user. Check the path (create-keychain adds '-db') "
+        "and that the task runs as the keychain's owner (become_user)."
+    )
+
+
+class NoDefaultKeychainError(SecurityError):
+    text = "A default keychain could not be found."
+    hint = (
+        "The user has no default keychain in this environment, often because HOME points "
+        "elsewhere (become without -H). Run as the user with its own HOME, or name the keychain "
+        "path explicitly."
+    )
+
+
+class ItemNotFoundError(SecurityError):
+    text = "The specified item could not be found in the keychain."
+    hint = (
+        "The item is not in any keychain that was searched. codesign --keychain only filters the "
+        "user's search list: put the signing keychain on it with "
+        "macmesh.signing.keychain_search_list, and check the identity is imported."
+    )
+
+
+_CLASSIFIED = (
+    KeychainExistsError,
+    WrongPasswordError,
+    InteractionNotAllowedError,
+    UndecodableDataError,
+    MacVerificationError,
+    DuplicateItemError,
+    KeychainNotFoundError,
+    NoDefaultKeychainError,
+    ItemNotFoundError,
+)
+
+# Exit code of create-keychain when the file exists (checked by the JDK's jpackage signing tests).
+KEYCHAIN_EXISTS_RC = 48
+
+# What security -i prints on stderr after a command fails (SecurityTool/security.c, main()).
+_RETURNED_RE = re.compile(r"^([A-Za-z][A-Za-z0-9-]*): returned (-?\d+)\s*$")
+
+
+def classify_error(rc, out, err):
+    """Return the :class:`SecurityError` that ``(rc, out, err)`` shows, or ``None`` on success.
+
+    Known messages are looked for in stderr first, then stdout, line by line; the first known
+    line decides the class. Without a known message, exit code 48 (or ``<cmd>: returned 48`` in
+    a batch) is :class:`KeychainExistsError`, and any other non-zero exit code or
+    ``<cmd>: returned <n>`` line is a plain :class:`SecurityError`.
+    """
+    lines = [line.strip() for line in (err or "").splitlines() + (out or "").splitlines()]
+    lines = [line for line in lines if line]
+    for line in lines:
+        for cls in _CLASSIFIED:
+            if cls.text in line:
+                return cls(line, rc=rc, out=out, err=err)
+
+    returned = [_RETURNED_RE.match(line) for line in lines]
+    returned = [match for match in returned if match]
+    codes = [int(match.group(2)) for match in returned]
+    if rc == KEYCHAIN_EXISTS_RC or KEYCHAIN_EXISTS_RC in codes:
+        return KeychainExistsError(_first_error_line(lines, rc), rc=rc, out=out, err=err)
+    if rc or returned:
+        return SecurityError(_first_error_line(lines, rc), rc=rc, out=out, err=err)
+    return None
+
+
+def _first_error_line(lines, rc):
+    for line in lines:
+        if line.startswith("security: ") or line.startswith("error: "):
+            return line
+    for line in lines:
+        if _RETURNED_RE.match(line):
+            return line
+    return lines[-1] if lines else "security exited with code %s" % rc
+
+
+def _sentence(text):
+    return text if text.endswith((".", "?", "!", ")")) else text + "."
+
+
+# --- parsers ------------------------------------------------------------------------------------
+
+_IDENTITY_RE = re.compile(r'^\s*\d+\)\s+(\S+)\s+"(.*)"(?:\s+\(([^()]*)\))?\s*$')
+_ENTRY_START_RE = re.compile(r"^\s*\d+\)")
+_FOUND_VALID_RE = re.compile(r"^\s*\d+ valid identities found\s*$")
+
+_MATCHING = "matching"
+_VALID_ONLY = "valid-only"
+_PLAIN = "plain"
+
+
+def parse_find_identity(text):
+    """Parse ``security find-identity [-v] [-p policy]`` output.
+
+    Returns ``[{"sha1", "name", "valid"}]`` with every identity once, in order of first
+    appearance. An identity is valid when it is listed under "Valid identities only" or in
+    ``-v`` output (no section headers); entries under "Matching identities", and entries with a
+    status suffix such as ``(CSSMERR_TP_NOT_TRUSTED)`` outside "Valid identities only", are not.
+    The hash is upper-cased and otherwise kept as printed. Noise lines (``Policy:``, counts,
+    blank lines, other tools' output) are skipped; a numbered line that is not an identity
+    raises :class:`ParseError`.
+    """
+    if not isinstance(text, str):
+        raise ParseError("find-identity output must be text, not %s" % type(text).__name__)
+    section = _PLAIN
+    found = {}
+    order = []
+    for number, line in enumerate(text.splitlines(), 1):
+        stripped = line.strip()
+        if stripped == "Matching identities":
+            section = _MATCHING
+            continue
+        if stripped == "Valid identities only":
+            section = _VALID_ONLY
+            continue
+        if _FOUND_VALID_RE.match(line):
+            # End of one find-identity run; a following run starts from scratch.
+            section = _PLAIN
+            continue
+        if not _ENTRY_START_RE.match(line):
+            continue
+        match = _IDENTITY_RE.match(line)
+        if not match:
+            raise ParseError("find-identity line %d is not '<n>) <SHA-1> \"<name>\"': %r" % (number, line))
+        sha1, name, status = match.group(1).upper(), match.group(2), match.group(3)
+        valid = section == _VALID_ONLY or (section == _PLAIN and status is None)
+        if sha1 not in found:
+            found[sha1] = {"sha1": sha1, "name": name, "valid": valid}
+            order.append(sha1)
+        elif valid:
+            found[sha1]["valid"] = True
+    return [found[sha1] for sha1 in order]
+
+
+_QUOTED_PATH_RE = re.compile(r'^\s*"(.*)"\s*$')
+
+
+def parse_keychain_list(text):
+    """Parse ``security list-keychains`` / ``default-keychain`` output into a list of paths.
+
+    Each keychain is printed on its own line, indented and double-quoted. Blank lines are
+    skipped; any other line raises :class:`ParseError`.
+    """
+    paths = []
+    for number, line in enumerate((text or "").splitlines(), 1):
+        if not line.strip():
+            continue
+        match = _QUOTED_PATH_RE.match(line)
+        if not match:
+            raise ParseError("keychain list line %d is not a double-quoted path: %r" % (number, line))
+        paths.append(match.group(1))
+    return paths
+
+
+_KEYCHAIN_INFO_RE = re.compile(r'^\s*Keychain "(.*)"((?:\s+\S+)*)\s*$')
+_TIMEOUT_RE = re.compile(r"^timeout=(\d+)s$")
+
+
+def parse_keychain_info(text):
+    """Parse ``security show-keychain-info <kc>`` into ``{"path", "lock_on_sleep", "timeout"}``.
+
+    The line is ``Keychain "<path>"`` followed by an optional ``lock-on-sleep`` and either
+    ``no-timeout`` (``timeout`` is ``None``) or ``timeout=<n>s`` (``timeout`` is ``n``).
+    ``security`` writes it to stderr, so pass both streams joined. Raises :class:`ParseError`
+    when no such line is found or a word is not understood.
+    """
+    for line in (text or "").splitlines():
+        match = _KEYCHAIN_INFO_RE.match(line)
+        if not match:
+            continue
+        lock_on_sleep = False
+        timeout = None
+        seen_timeout = False
+        for word in match.group(2).split():
+            timeout_match = _TIMEOUT_RE.match(word)
+            if word == "lock-on-sleep" and not lock_on_sleep:
+                lock_on_sleep = True
+            elif word == "no-timeout" and not seen_timeout:
+                seen_timeout = True
+            elif timeout_match and not seen_timeout:
+                seen_timeout = True
+                timeout = int(timeout_match.group(1))
+            else:
+                raise ParseError("show-keychain-info: unexpected %r in %r" % (word, line))
+        if not seen_timeout:
+            raise ParseError("show-keychain-info: no timeout setting in %r" % line)
+        return {"path": match.group(1), "lock_on_sleep": lock_on_sleep, "timeout": timeout}
+    raise ParseError("show-keychain-info printed no 'Keychain \"<path>\" ...' line")
