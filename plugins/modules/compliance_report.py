@@ -24,7 +24,7 @@ description:
     reports C(changed) only when the compliance state (verdict, findings, manifest, per-host hashes)
     differs from the previous C(compliance.json) in O(dest).
 author:
-  - macmesh.signing maintainers
+  - macmesh.signing maintainers (@macmesh)
 extends_documentation_fragment:
   - macmesh.signing.attributes
 attributes:

@@ -23,7 +23,7 @@ description:
     written.
   - Runs on the controller; use it against C(localhost) or with C(delegate_to=localhost).
 author:
-  - macmesh.signing maintainers
+  - macmesh.signing maintainers (@macmesh)
 requirements:
   - cryptography (on the host that runs the module, only when O(identities) is set)
 extends_documentation_fragment:

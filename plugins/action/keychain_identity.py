@@ -1,0 +1,220 @@
+# -*- coding: utf-8 -*-
+# Copyright: contributors to macmesh.signing
+# GNU General Public License v3.0+ (see LICENSES/GPL-3.0-or-later.txt or https://www.gnu.org/licenses/gpl-3.0.txt)
+# SPDX-License-Identifier: GPL-3.0-or-later
+
+"""Controller side of macmesh.signing.keychain_identity.
+
+The identity file is read here, on the controller, because the nodes' /usr/bin/python3 has no
+PKCS#12 support and macOS 15's ``security import`` rejects modern (PBES2/AES) PKCS#12 files. The
+identity is re-encrypted with the legacy 3DES/SHA-1 profile that every macOS accepts, under a
+fresh transport passphrase drawn from an alphabet that ``security -i`` needs no quoting for.
+The documentation lives in plugins/modules/keychain_identity.py.
+"""
+
+from __future__ import annotations
+
+import base64
+import re
+import secrets
+import string
+import warnings
+
+from ansible.errors import AnsibleActionFail, AnsibleError
+from ansible.module_utils.common.arg_spec import ArgumentSpecValidator
+from ansible.module_utils.common.parameters import remove_values
+from ansible.module_utils.common.text.converters import to_bytes, to_native
+from ansible.plugins.action import ActionBase
+
+try:
+    from cryptography.hazmat.primitives import hashes, serialization
+    from cryptography.hazmat.primitives.serialization import pkcs12
+    from cryptography.x509.oid import NameOID
+except ImportError as exc:  # pragma: no cover - cryptography ships with every supported controller setup
+    CRYPTOGRAPHY_IMPORT_ERROR = exc
+else:
+    CRYPTOGRAPHY_IMPORT_ERROR = None
+
+MODULE = "macmesh.signing.keychain_identity"
+TRANSPORT_ALPHABET = string.ascii_letters + string.digits
+TRANSPORT_LENGTH = 32
+# Iterations of the legacy PKCS#12 KDF; the value `openssl pkcs12 -export -legacy` uses.
+KDF_ROUNDS = 2048
+SHA1_RE = re.compile(r"^[0-9A-F]{40}$")
+# Keychain Access exports BER; cryptography parses it but warns that it may stop doing so.
+BER_WARNING = "PKCS#12 bundle could not be parsed as DER"
+# Options only the action plugin may set on the module.
+INTERNAL_OPTIONS = ("content", "transport_passphrase")
+
+ACTION_SPEC = {
+    "src": {"type": "path"},
+    "passphrase": {"type": "str", "no_log": True, "default": ""},
+}
+
+
+class IdentityFileError(Exception):
+    """The identity file cannot be used; the message names the file and the field to fix."""
+
+
+def normalise_sha1(value):
+    """Return ``value`` as 40 upper-case hex digits (colons and spaces allowed), or None."""
+    text = re.sub(r"[\s:]", "", str(value)).upper()
+    return text if SHA1_RE.match(text) else None
+
+
+def _certificate_name(certificate):
+    """The label ``security find-identity`` shows: the subject CN, else the whole subject."""
+    names = certificate.subject.get_attributes_for_oid(NameOID.COMMON_NAME)
+    if names:
+        return names[0].value
+    return certificate.subject.rfc4514_string()
+
+
+def _public_bytes(public_key):
+    return public_key.public_bytes(serialization.Encoding.DER, serialization.PublicFormat.SubjectPublicKeyInfo)
+
+
+def _load(data, passphrase, src):
+    """Return ``(key, certificate, chain)`` from PKCS#12 bytes; errors name ``src``."""
+    # An empty passphrase means either "no password" or "the empty password": PKCS#12 tells them apart.
+    candidates = [to_bytes(passphrase, errors="surrogate_or_strict")] if passphrase else [None, b""]
+    last_error = None
+    for candidate in candidates:
+        try:
+            with warnings.catch_warnings():
+                warnings.filterwarnings("ignore", message=BER_WARNING, category=UserWarning)
+                return pkcs12.load_key_and_certificates(data, candidate)
+        except ValueError as exc:
+            last_error = to_native(exc)
+    if "password" in last_error.lower():
+        raise IdentityFileError(
+            "Cannot decrypt %s: the `passphrase` option is wrong for this file (or the file is damaged)." % src
+        )
+    raise IdentityFileError("%s is not a PKCS#12 (.p12) identity file." % src)
+
+
+def read_identity(data, passphrase, src):
+    """Check a PKCS#12 identity and return ``(sha1, name, key, certificate, chain)``.
+
+    Raises IdentityFileError naming ``src`` when the file holds no usable identity.
+    """
+    key, certificate, chain = _load(data, passphrase, src)
+    if key is None:
+        raise IdentityFileError(
+            "%s contains no private key: export the identity (certificate and private key) as .p12, "
+            "not the certificate alone." % src
+        )
+    # cryptography pairs the key with its certificate (by localKeyId, else by public key).
+    if certificate is None:
+        raise IdentityFileError("%s contains a private key but no certificate for it." % src)
+    if _public_bytes(certificate.public_key()) != _public_bytes(key.public_key()):
+        raise IdentityFileError("%s: the private key does not belong to the certificate." % src)
+    sha1 = certificate.fingerprint(hashes.SHA1()).hex().upper()
+    return sha1, _certificate_name(certificate), key, certificate, list(chain or [])
+
+
+def transport_passphrase():
+    """A fresh random passphrase that ``security -i`` accepts without quoting."""
+    return "".join(secrets.choice(TRANSPORT_ALPHABET) for dummy in range(TRANSPORT_LENGTH))
+
+
+def legacy_pkcs12(name, key, certificate, chain, passphrase):
+    """PKCS#12 with 3DES key and certificate bags and a SHA-1 MAC, as macOS 15 requires."""
+    encryption = (
+        serialization.PrivateFormat.PKCS12.encryption_builder()
+        .kdf_rounds(KDF_ROUNDS)
+        .key_cert_algorithm(pkcs12.PBES.PBESv1SHA1And3KeyTripleDESCBC)
+        .hmac_hash(hashes.SHA1())
+        .build(passphrase.encode("ascii"))
+    )
+    return pkcs12.serialize_key_and_certificates(
+        to_bytes(name, errors="surrogate_or_strict"), key, certificate, chain or None, encryption
+    )
+
+
+class ActionModule(ActionBase):
+    TRANSFERS_FILES = False
+    _supports_check_mode = True
+    _supports_async = False
+
+    def _module_args(self, own, module_args):
+        """Fill ``module_args`` for the module from the controller-side options ``own``."""
+        state = module_args.get("state", "present")
+        src = own["src"]
+        if state == "absent":
+            if src is not None:
+                raise AnsibleActionFail("src is only used with state=present; state=absent takes sha1.")
+            if module_args.get("sha1") is None:
+                raise AnsibleActionFail("state=absent requires sha1 (the identity's SHA-1).")
+            return None
+        if src is None:
+            raise AnsibleActionFail("state=present requires src (the .p12 file on the controller).")
+
+        try:
+            # get_real_file decrypts Ansible Vault files into a private temporary copy.
+            real_path = self._loader.get_real_file(self._find_needle("files", src), decrypt=True)
+        except AnsibleError as exc:
+            raise AnsibleActionFail("src: cannot find %s (%s)" % (src, to_native(exc)))
+        try:
+            with open(real_path, "rb") as handle:
+                data = handle.read()
+        except (IOError, OSError) as exc:
+            raise AnsibleActionFail("src: cannot read %s (%s)" % (src, to_native(exc)))
+        finally:
+            self._loader.cleanup_tmp_file(real_path)
+
+        try:
+            sha1, name, key, certificate, chain = read_identity(data, own["passphrase"], src)
+        except IdentityFileError as exc:
+            raise AnsibleActionFail(to_native(exc))
+
+        declared_sha1 = module_args.get("sha1")
+        if declared_sha1 is not None and normalise_sha1(declared_sha1) != sha1:
+            raise AnsibleActionFail("sha1: the task declares %s but the certificate in %s has SHA-1 %s." % (
+                declared_sha1, src, sha1))
+        declared_name = module_args.get("name")
+        if declared_name is not None and declared_name != name:
+            raise AnsibleActionFail("name: the task declares %r but the certificate in %s is %r." % (
+                declared_name, src, name))
+
+        secret = transport_passphrase()
+        module_args.update(
+            sha1=sha1,
+            name=name,
+            transport_passphrase=secret,
+            content=base64.b64encode(legacy_pkcs12(name, key, certificate, chain, secret)).decode("ascii"),
+        )
+        return secret
+
+    def run(self, tmp=None, task_vars=None):
+        result = super(ActionModule, self).run(tmp, task_vars)
+        del tmp
+
+        module_args = dict(self._task.args)
+        for option in INTERNAL_OPTIONS:
+            if option in module_args:
+                raise AnsibleActionFail("%s is set by the action plugin from src; remove it from the task." % option)
+        own = {name: module_args.pop(name) for name in ACTION_SPEC if name in module_args}
+        validation = ArgumentSpecValidator(ACTION_SPEC).validate(own)
+        if validation.error_messages:
+            raise AnsibleActionFail(validation.error_messages[0])
+        own = validation.validated_parameters
+
+        if CRYPTOGRAPHY_IMPORT_ERROR is not None and own["src"] is not None:
+            raise AnsibleActionFail("%s needs the Python 'cryptography' library on the controller: %s" % (
+                MODULE, CRYPTOGRAPHY_IMPORT_ERROR))
+
+        secrets_in_play = {own["passphrase"], module_args.get("keychain_password")}
+        secrets_in_play.add(self._module_args(own, module_args))
+        secrets_in_play.add(module_args.get("content"))
+        secrets_in_play = [value for value in secrets_in_play if isinstance(value, str) and value]
+
+        result.update(self._execute_module(module_name=MODULE, module_args=module_args, task_vars=task_vars))
+        # The module masks its own no_log options; the invocation shown at -vvv must also not
+        # reveal the controller-side options, so it is rebuilt from what the task said.
+        shown = dict(self._task.args)
+        for option in ("passphrase", "keychain_password"):
+            if option in shown:
+                shown[option] = "VALUE_SPECIFIED_IN_NO_LOG_PARAMETER"
+        result["invocation"] = {"module_args": shown}
+        return remove_values(result, secrets_in_play)
