@@ -175,20 +175,25 @@ def test_interactive_mode_runs_lines_and_keeps_secrets_out_of_audit(lab):
     assert [line["argv"][1:] for line in lab.audit_lines()] == [["-i"], ["show-keychain-info", db]]
 
 
-def test_interactive_status_is_last_failure(lab):
+def test_interactive_reports_each_failure_and_exits_with_the_last_status(lab):
     db = lab.keychain()
     result = lab.security("-i", stdin='create-keychain -p x "%s"\nlist-keychains -d user\n' % db)
-    assert result.returncode == 48
+    assert result.returncode == 0
     assert result.stdout == '    "%s"\n' % db
-    assert result.stderr == "security: SecKeychainCreate %s: A keychain with the same name already exists.\n" % db
+    assert result.stderr == ("security: SecKeychainCreate %s: A keychain with the same name already exists.\n"
+                             "create-keychain: returned 48\n" % db)
+    result = lab.security("-i", stdin='list-keychains -d user\ncreate-keychain -p x "%s"\n' % db)
+    assert result.returncode == 48
+    assert result.stderr.endswith("create-keychain: returned 48\n")
 
 
-def test_tokenizer_groups_double_quotes_without_escapes():
+def test_tokenizer_follows_split_line_quotes_and_escapes():
     import sys
     sys.path.insert(0, os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))),
                                     "seed", "usr", "lib", "macemu"))
     import security_cli
-    assert security_cli.tokenize('a "b c" "" d\\e\n') == ["a", "b c", "", "d\\e"]
+    assert security_cli.tokenize('a "b c" "" d\\e \'f "g\' h\\ i\n') == ["a", "b c", "", "de", 'f "g', "h i"]
+    assert len(security_cli.tokenize(" ".join(["w"] * 40))) == 32
 
 
 def test_audit_line_per_invocation(lab):

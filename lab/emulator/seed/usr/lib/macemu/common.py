@@ -47,7 +47,7 @@ def node_config():
 
 
 def node_name():
-    return node_config().get("name") or os.uname().nodename
+    return node_config().get("node") or node_config().get("name") or os.uname().nodename
 
 
 def macos_version():

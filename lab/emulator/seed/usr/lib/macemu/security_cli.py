@@ -708,25 +708,39 @@ def run_command(words, interactive=False):
 
 
 def tokenize(line):
-    """Split an interactive line: whitespace separates, double quotes group, no escapes."""
-    words, current, quoted, inside = [], [], False, False
-    for char in line:
-        if char == '"':
-            inside = not inside
-            quoted = True
-        elif char.isspace() and not inside:
-            if current or quoted:
+    """Split an interactive line like security.c's split_line: white space separates, double or
+    single quotes group, a backslash escapes the next character; at most 32 words are kept."""
+    words, current, quote, started, escaped = [], [], None, False, False
+    for char in line.rstrip("\n"):
+        if escaped:
+            current.append(char)
+            escaped = False
+        elif char == "\\":
+            escaped, started = True, True
+        elif quote:
+            if char == quote:
+                quote = None
+            else:
+                current.append(char)
+        elif char in "\"'":
+            quote, started = char, True
+        elif char.isspace():
+            if current or started:
                 words.append("".join(current))
-            current, quoted = [], False
+            current, started = [], False
         else:
             current.append(char)
-    if current or quoted:
+    if current or started:
         words.append("".join(current))
-    return words
+    return words[:32]
 
 
 def interactive():
-    """`security -i`: run each stdin line until EOF; status of the last failing command, else 0."""
+    """`security -i`: run each stdin line until EOF.
+
+    Like security.c: a failed command is followed by ``<command>: returned <n>`` on stderr, and
+    the process exits with the status of the last command run.
+    """
     status = 0
     prompt = sys.stdin.isatty()
     while True:
@@ -741,10 +755,10 @@ def interactive():
             continue
         if words[0] in ("exit", "quit"):
             return status
-        result = run_command(words, interactive=True)
+        status = run_command(words, interactive=True)
         sys.stdout.flush()
-        if result:
-            status = result
+        if status:
+            sys.stderr.write("%s: returned %d\n" % (words[0], status))
 
 
 def main(argv):
