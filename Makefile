@@ -33,6 +33,8 @@ venv: $(VENV)/.installed
 collection-tree: venv
 	rm -rf $(COLL_TREE) && mkdir -p $(COLL_TREE)
 	cd $(ROOT) && git ls-files -co --exclude-standard -z | tar --null --ignore-failed-read -T - -cf - | tar -xf - -C $(COLL_TREE)
+	# build/ is git-ignored by the checkout; its own empty repository makes ansible-test see the files.
+	cd $(COLL_TREE) && git init -q .
 
 $(GET_PIP): tests/ansible-test/get_pip.py
 	mkdir -p $(dir $@)

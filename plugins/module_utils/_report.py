@@ -27,8 +27,9 @@ REPORT_SCHEMA = 1
 # Every finding code belongs to one check; a check is a column of the region x check table and a
 # JUnit testcase per host. Codes are matched by prefix so a new code lands in a sensible column.
 CHECKS = (
-    ("reachability", ("UNREACHABLE", "FACT_UNAVAILABLE")),
-    ("manifest", ("MANIFEST", "PROFILE_MISSING", "PROFILE_EXTRA", "PROFILE_SHA", "PROFILE_ROOT")),
+    ("reachability", ("UNREACHABLE", "FACT_UNAVAILABLE", "FACTS_FAILED", "NO_FACTS")),
+    ("inventory", ("REGION_", "TIER_")),
+    ("manifest", ("MANIFEST", "PROFILE_MISSING", "PROFILE_EXTRA", "PROFILE_SHA", "PROFILE_ROOT", "PROFILE_UNREADABLE")),
     ("identities", ("IDENTITY", "KEY_")),
     ("keychain", ("KEYCHAIN",)),
     ("wrapper", ("WRAPPER",)),
@@ -122,9 +123,12 @@ def build_report(parity, facts, manifest, topology, generated_at, correlation_id
     """
     now = _parse_iso(generated_at)
     findings = sorted(parity.get("findings") or [], key=lambda f: (f.get("region") or "", f.get("host") or "", f["code"]))
+    by_host = {}
+    for finding in findings:
+        by_host.setdefault(finding.get("host"), []).append(finding)
     hosts = {}
     for host, summary in sorted((parity.get("hosts") or {}).items()):
-        own = [f for f in findings if f.get("host") == host]
+        own = by_host.get(host, [])
         unreachable = any(f["code"] == "UNREACHABLE" for f in own)
         checks = {}
         for name in CHECK_NAMES + (OTHER_CHECK,):

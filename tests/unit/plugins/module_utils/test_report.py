@@ -43,7 +43,9 @@ def _build(before=None):
 
 
 @pytest.mark.parametrize("code, check", [
-    ("UNREACHABLE", "reachability"), ("MANIFEST_DRIFT", "manifest"), ("PROFILE_SHA_MISMATCH", "manifest"),
+    ("UNREACHABLE", "reachability"), ("NO_FACTS", "reachability"), ("FACTS_FAILED", "reachability"),
+    ("REGION_UNKNOWN", "inventory"), ("TIER_AMBIGUOUS", "inventory"), ("PROFILE_UNREADABLE", "manifest"),
+    ("MANIFEST_DRIFT", "manifest"), ("PROFILE_SHA_MISMATCH", "manifest"),
     ("KEY_ON_BUILDER", "identities"), ("IDENTITY_HASHES_EXCEEDED", "identities"), ("KEYCHAIN_SETTINGS", "keychain"),
     ("WRAPPER_MISMATCH", "wrapper"), ("SEARCH_LIST", "search_list"), ("CERT_EXPIRING_SOON", "expiry"),
     ("PROFILE_OVERLAP_NO_SUCCESSOR", "expiry"), ("DUPLICATE_UUID", "profile_dirs"), ("PROFILE_DIR_WRITABLE", "profile_dirs"),
@@ -107,3 +109,9 @@ def test_html_is_self_contained_and_escaped():
 def test_json_round_trips():
     report = _build()
     assert json.loads(_report.render_json(report)) == report
+
+
+def test_every_parity_code_has_a_named_check():
+    from ansible_collections.macmesh.signing.plugins.module_utils import _parity
+    unplaced = [code for code in _parity.CODES if _report.check_for_code(code) == _report.OTHER_CHECK]
+    assert unplaced == []
