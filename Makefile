@@ -10,6 +10,8 @@ export PATH := $(BIN):$(PATH)
 # ansible-test needs the checkout under ansible_collections/<namespace>/<name>/.
 COLL_ROOT   := $(ROOT)/build/collections
 COLL_TREE   := $(COLL_ROOT)/ansible_collections/macmesh/signing
+# Test equipment is not part of the collection artifact (galaxy.yml build_ignore), so not of its sanity either.
+NOT_SHIPPED := ':!lab' ':!molecule' ':!benchmarks' ':!inventories/lab'
 GET_PIP     := $(HOME)/.ansible/test/cache/get_pip_24_2.py
 ANSIBLE_TEST_PY ?= 3.11
 export ANSIBLE_COLLECTIONS_PATH := $(COLL_ROOT)
@@ -32,7 +34,7 @@ venv: $(VENV)/.installed
 # The collection as ansible sees it: a copy of every tracked and untracked-but-not-ignored file.
 collection-tree: venv
 	rm -rf $(COLL_TREE) && mkdir -p $(COLL_TREE)
-	cd $(ROOT) && git ls-files -co --exclude-standard -z | tar --null --ignore-failed-read -T - -cf - | tar -xf - -C $(COLL_TREE)
+	cd $(ROOT) && git ls-files -co --exclude-standard -z -- . $(NOT_SHIPPED) | tar --null --ignore-failed-read -T - -cf - | tar -xf - -C $(COLL_TREE)
 	# build/ is git-ignored by the checkout; its own empty repository makes ansible-test see the files.
 	cd $(COLL_TREE) && git init -q .
 

@@ -175,7 +175,7 @@ def build_report(parity, facts, manifest, topology, generated_at, correlation_id
             "errors": sum(1 for f in findings if f["severity"] == "error"),
             "warnings": sum(1 for f in findings if f["severity"] == "warning"),
         },
-        "checks": [name for name in CHECK_NAMES],
+        "checks": list(CHECK_NAMES),
         "hosts": hosts,
         "regions": dict(sorted(regions.items())),
         "findings": findings,

@@ -19,7 +19,7 @@ description:
     C(compliance.junit.xml) (a testcase per host and check, for CI dashboards), C(compliance.html) (one
     self-contained page with a region by check table and an expiry timeline) and C(compliance.jsonl)
     (one JSON line per host for log indexes).
-  - Runs on the controller (C(delegate_to: localhost)).
+  - Runs on the controller, with C(delegate_to) set to C(localhost).
   - The files are rewritten on every run, because a scheduled audit needs a fresh timestamp. The task
     reports C(changed) only when the compliance state (verdict, findings, manifest, per-host hashes)
     differs from the previous C(compliance.json) in O(dest).
@@ -30,9 +30,11 @@ extends_documentation_fragment:
 attributes:
   check_mode:
     support: full
-    details: In check mode nothing is written; RV(changed) still says whether the state differs.
+    details: In check mode nothing is written; the result still says whether the state differs.
   diff_mode:
     support: none
+  platform:
+    platforms: posix
 options:
   parity:
     description: The result of the P(macmesh.signing.mesh_parity#filter) filter.
