@@ -78,6 +78,10 @@ def mount_root(boot):
     os.mkdir(m + "/run/sshd", 0o755)
     os.mkdir(m + "/run/lock")
     os.chmod(m + "/run/lock", 0o1777)
+    # The emulator's runtime state (keychain unlock sessions) lives here and, like securityd's,
+    # is gone after a reboot; every user's security/codesign must be able to create its own entry.
+    os.mkdir(m + "/run/macemu")
+    os.chmod(m + "/run/macemu", 0o1777)
     return m
 
 

@@ -278,6 +278,9 @@ def test_reboot_keeps_disk_loses_processes_run_tmp(lab):
     assert sum("No such file" in line for line in lines) == 2
     assert "seed-probe-v1" in lines and "admin-kept" in lines  # seed re-copied, users kept
     assert lab.ssh(node, "true").returncode == 0  # host key kept: known_hosts still valid
+    # The emulator's runtime dir is recreated empty and world-writable (sticky) on every boot.
+    res = lab.exec(node, "stat -c %a /run/macemu; ls -A /run/macemu | wc -l")
+    assert res.stdout.split() == ["1777", "0"]
 
 
 @needs_root
