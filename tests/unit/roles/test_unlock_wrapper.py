@@ -1,0 +1,176 @@
+"""The unlock wrapper template (roles/unlock_wrapper), rendered and run against a stub `security`.
+
+The stub records its argv and stdin and answers like macOS does (texts from the reference transcripts),
+so the tests see exactly what the wrapper would send to /usr/bin/security.
+"""
+
+import json
+import os
+import subprocess
+import sys
+
+import jinja2
+import pytest
+
+TEMPLATE = os.path.join(
+    os.path.dirname(__file__), "..", "..", "..", "roles", "unlock_wrapper", "templates", "macmesh-keychain-unlock.py.j2"
+)
+KEYCHAIN = "/Users/ci-build/Library/Keychains/ci-build.keychain-db"
+PASSWORD = "s3cret.Pass-word_42"
+
+STUB = r'''#!%(python)s
+import json, os, sys
+state = %(state)r
+calls = os.path.join(state, "calls.jsonl")
+stdin = sys.stdin.read()
+with open(calls, "a") as handle:
+    handle.write(json.dumps({"argv": sys.argv[1:], "stdin": stdin, "env": sorted(os.environ)}) + "\n")
+locked = os.path.exists(os.path.join(state, "locked"))
+good = open(os.path.join(state, "password")).read()
+if sys.argv[1:] == ["-i"]:
+    line = stdin.strip()
+    if line.startswith("unlock-keychain"):
+        given = line.split('"')[1]
+        if given != good:
+            sys.stderr.write("security: SecKeychainUnlock %(kc)s: The user name or passphrase you entered is not correct.\n")
+            sys.stderr.write("unlock-keychain: returned 51\n")
+            sys.exit(0)  # security -i does not always say so in its exit status
+        if os.path.exists(os.path.join(state, "locked")):
+            os.unlink(os.path.join(state, "locked"))
+    sys.exit(0)
+if sys.argv[1] == "show-keychain-info":
+    if locked:
+        sys.stderr.write("security: SecKeychainCopySettings %(kc)s: User interaction is not allowed.\n")
+        sys.exit(36)
+    sys.stderr.write('Keychain "%(kc)s" lock-on-sleep timeout=3600s\n')
+    sys.exit(0)
+if sys.argv[1] == "lock-keychain":
+    open(os.path.join(state, "locked"), "w").close()
+    sys.exit(0)
+sys.exit(2)
+'''
+
+
+@pytest.fixture
+def wrapper(tmp_path):
+    """(run, state): run(args, password=None, env=None) -> CompletedProcess; state dir of the stub."""
+    state = tmp_path / "state"
+    state.mkdir()
+    (state / "password").write_text(PASSWORD)
+    (state / "locked").write_text("")
+    stub = tmp_path / "security"
+    stub.write_text(STUB % {"python": sys.executable, "kc": KEYCHAIN, "state": str(state)})
+    stub.chmod(0o755)
+    log = tmp_path / "keychain-unlock.log"
+    log.write_text("")
+    text = render(log_path=str(log))
+    # The only change for the test: the path of `security`.
+    assert text.count('SECURITY = "/usr/bin/security"') == 1
+    script = tmp_path / "macmesh-keychain-unlock"
+    script.write_text(text.replace('SECURITY = "/usr/bin/security"', 'SECURITY = "%s"' % stub))
+
+    def run(args, password=None, env=None):
+        full_env = dict(os.environ, CALLER_ONLY="not for security")
+        full_env.update(env or {})
+        argv = [sys.executable, str(script)] + args
+        if password is not None:
+            # As the bootstrap verify and a CI job do it: the secret arrives on FD 3 from a pipe.
+            argv = ["/bin/sh", "-c", 'exec "$@" 3<&0 </dev/null', "sh"] + argv
+        return subprocess.run(argv, env=full_env, input=password or "", stdout=subprocess.PIPE,
+                              stderr=subprocess.PIPE, universal_newlines=True)
+
+    run.state = state
+    run.log = log
+    return run
+
+
+def render(log_path="/Library/Logs/MacMesh/keychain-unlock.log", **extra):
+    with open(TEMPLATE) as handle:
+        template = jinja2.Template(handle.read(), keep_trailing_newline=True, undefined=jinja2.StrictUndefined)
+    values = {"unlock_wrapper_keychain_default": KEYCHAIN, "unlock_wrapper_log_path": log_path}
+    values.update(extra)
+    return template.render(**values)
+
+
+def calls(state):
+    path = state / "calls.jsonl"
+    return [json.loads(line) for line in path.read_text().splitlines()] if path.exists() else []
+
+
+def log_records(run):
+    return [json.loads(line) for line in run.log.read_text().splitlines()]
+
+
+def test_renders_the_same_whatever_the_host():
+    assert render(inventory_hostname="hk-mini-01") == render(inventory_hostname="us-mini-01", ansible_host="x")
+
+
+def test_unlock_sends_the_password_on_stdin_only(wrapper):
+    proc = wrapper([], password=PASSWORD + "\n", env={"MACMESH_CORRELATION_ID": "job-123"})
+    assert proc.returncode == 0, proc.stderr
+    assert proc.stdout == "unlocked\n"
+    recorded = calls(wrapper.state)
+    assert recorded[0]["argv"] == ["-i"]
+    assert recorded[0]["stdin"] == 'unlock-keychain -p "%s" "%s"\n' % (PASSWORD, KEYCHAIN)
+    assert all(PASSWORD not in " ".join(call["argv"]) for call in recorded)
+    # The environment of `security` is the wrapper's fixed one, not the caller's.
+    # (Python itself may add LC_CTYPE when it coerces the C locale.)
+    assert set(recorded[0]["env"]) - {"LC_CTYPE"} == {"HOME", "LC_ALL", "PATH"}
+    [record] = log_records(wrapper)
+    assert record["result"] == "ok" and record["action"] == "unlock" and record["state"] == "unlocked"
+    assert record["correlation_id"] == "job-123"
+    assert record["keychain"] == KEYCHAIN
+    assert isinstance(record["latency_ms"], int)
+    assert PASSWORD not in wrapper.log.read_text()
+
+
+def test_missing_fd3_fails_clearly_and_is_logged(wrapper):
+    proc = wrapper([])
+    assert proc.returncode == 66
+    assert "file descriptor 3 is not open" in proc.stderr
+    assert calls(wrapper.state) == []
+    [record] = log_records(wrapper)
+    assert record["result"] == "error" and "file descriptor 3" in record["error"]
+
+
+@pytest.mark.parametrize("password", ["has space", 'quo"te', "", "tab\there", "x" * 2000])
+def test_unsafe_passwords_are_refused_before_security_runs(wrapper, password):
+    proc = wrapper([], password=password)
+    assert proc.returncode == 65, proc.stderr
+    assert calls(wrapper.state) == []
+    if password:
+        assert password not in wrapper.log.read_text()
+
+
+def test_wrong_password_is_classified_and_scrubbed(wrapper):
+    proc = wrapper(["unlock"], password="Wrong-password-1")
+    assert proc.returncode == 2
+    assert "The user name or passphrase you entered is not correct." in proc.stderr
+    [record] = log_records(wrapper)
+    assert record["result"] == "error"
+    assert "Wrong-password-1" not in wrapper.log.read_text()
+    assert "Wrong-password-1" not in proc.stderr
+
+
+def test_lock_and_status(wrapper):
+    assert wrapper([], password=PASSWORD).returncode == 0
+    assert wrapper(["status"]).stdout == "unlocked\n"
+    assert wrapper(["lock"]).stdout == "locked\n"
+    assert wrapper(["status"]).stdout == "locked\n"
+    assert [r["action"] for r in log_records(wrapper)] == ["unlock", "status", "lock", "status"]
+
+
+def test_keychain_option_and_bad_arguments(wrapper):
+    other = "/Users/ci-build/Library/Keychains/other.keychain-db"
+    assert wrapper(["status", "--keychain", other]).returncode == 0
+    assert calls(wrapper.state)[-1]["argv"] == ["show-keychain-info", other]
+    assert wrapper(["status", "--keychain", "relative.keychain"]).returncode == 64
+    assert wrapper(["bogus"]).returncode == 64
+
+
+def test_refuses_to_run_unaudited(wrapper):
+    wrapper.log.unlink()
+    proc = wrapper([], password=PASSWORD)
+    assert proc.returncode == 73
+    assert "refusing to run unaudited" in proc.stderr
+    assert calls(wrapper.state) == []
