@@ -174,3 +174,15 @@ def test_refuses_to_run_unaudited(wrapper):
     assert proc.returncode == 73
     assert "refusing to run unaudited" in proc.stderr
     assert calls(wrapper.state) == []
+
+
+def test_rendered_wrapper_runs_on_python_3_9(tmp_path):
+    """macOS /usr/bin/python3 is 3.9: vermin must find nothing newer in the rendered wrapper."""
+    vermin = os.path.join(os.path.dirname(sys.executable), "vermin")
+    if not os.path.exists(vermin):
+        pytest.skip("vermin is not installed next to this Python")
+    script = tmp_path / "macmesh_keychain_unlock.py"
+    script.write_text(render())
+    result = subprocess.run([vermin, "--target=3.9-", "--no-tips", "--violations", str(script)],
+                            capture_output=True, text=True, check=False)
+    assert result.returncode == 0, result.stdout + result.stderr
