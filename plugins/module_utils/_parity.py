@@ -37,10 +37,14 @@ from ansible_collections.macmesh.signing.plugins.module_utils._manifest import (
 
 DEFAULT_KEYCHAIN_PATH = "/Users/ci-build/Library/Keychains/ci-build.keychain-db"
 DEFAULT_PROFILE_ROOT = "/Library/MacMesh/profiles"
+DEFAULT_KEYCHAIN_OWNER = "ci-build"
+DEFAULT_KEYCHAIN_MODE = "0600"
 TOPOLOGIES = ("dedicated", "distributed", "per_runner")
 SIGNERS = "signers"
 BUILDERS = "builders"
 ERROR = "error"
+# signing_info's reason for a part left out of its ``gather`` option.
+NOT_GATHERED = "not gathered"
 WARNING = "warning"
 
 # Every finding code with the severity it normally carries and what it means. Codes are a
@@ -78,12 +82,15 @@ CODES = {
     "KEYCHAIN_PATH_MISMATCH": (ERROR, "the keychain inspected is not at keychain_path"),
     "KEYCHAIN_MISSING": (ERROR, "a signing host has no signing keychain"),
     "KEYCHAIN_SETTINGS": (ERROR, "the keychain timeout or lock-on-sleep differs from keychain_settings"),
+    "KEYCHAIN_PERMISSIONS": (ERROR, "the keychain file is not owned by keychain_owner or its mode is not keychain_mode"),
     "WRAPPER_MISMATCH": (ERROR, "the unlock wrapper is missing or its sha256 differs from wrapper_sha256"),
     "SEARCH_LIST": (ERROR, "signing hosts: signing keychain not first; other hosts: signing keychain listed"),
     "CERT_EXPIRING": (WARNING, "a held certificate expires within cert_warn_days"),
     "CERT_EXPIRING_SOON": (ERROR, "a held certificate expires within cert_error_days"),
     "CERT_EXPIRED": (ERROR, "a held certificate has expired"),
-    "CLOCK_OFFSET": (WARNING, "the host clock is off by more than max_clock_offset seconds"),
+    "CLOCK_OFFSET": (WARNING, "the host clock is off by more than max_clock_offset seconds "
+                              "(error beyond max_clock_offset_error)"),
+    "SECRET_FOUND": (ERROR, "the secret scan found a credential on the host (path and kind, never the value)"),
 }
 
 # signing_info fields, and whom their absence hurts: "all" hosts, key "holder"s only, or
@@ -108,13 +115,14 @@ _NULL_CODES = ("keychain", "wrapper", "active_manifest")
 _DERIVED = ("identity_hash", "summary_hash")
 
 _EXPECTED_KEYS = (
-    "manifest", "regions", "keychain_path", "wrapper_sha256", "profile_root", "topology", "max_key_copies",
+    "manifest", "regions", "keychain_path", "keychain_owner", "keychain_mode", "wrapper_sha256", "profile_root", "topology", "max_key_copies",
     "max_identity_hashes", "declared_identities", "per_runner_identities", "certificate_expiry",
     "keychain_settings", "cert_warn_days", "cert_error_days", "overlap_min_days", "overlap_max_days",
-    "max_clock_offset", "now",
+    "max_clock_offset", "max_clock_offset_error", "now",
 )
 _SHA1_RE = re.compile(r"^[0-9A-Fa-f]{40}$")
 _SHA256_RE = re.compile(r"^[0-9a-f]{64}$")
+_MODE_RE = re.compile(r"^0[0-7]{3}$")
 _CACHE_PARTS = ("DerivedData", "Caches")
 _HOSTS_IN_MESSAGE = 5
 _UTC = datetime.timezone.utc
@@ -203,6 +211,9 @@ def _need(name):
     if name.startswith("profiles:"):
         # A profile directory that cannot be listed leaves the profile set incomplete.
         return "all", False
+    if name == "certificates":
+        # Only the certificate expiry checks need them; they fall back to expected.certificate_expiry.
+        return "holder", True
     if name.startswith("keychain."):
         # Settings of a locked keychain cannot be read; the keychain itself was found.
         return "holder", True
@@ -265,6 +276,14 @@ class _Expected(object):
         self._regions(expected.get("regions"))
         self.keychain_path = self._path(expected, "keychain_path", DEFAULT_KEYCHAIN_PATH)
         self.profile_root = self._path(expected, "profile_root", DEFAULT_PROFILE_ROOT)
+        self.keychain_owner = expected.get("keychain_owner", DEFAULT_KEYCHAIN_OWNER)
+        if self.keychain_owner is not None and (not isinstance(self.keychain_owner, str) or not self.keychain_owner):
+            raise ParityInputError("expected.keychain_owner", "must be a user name or null, not %r" % (self.keychain_owner,))
+        self.keychain_mode = expected.get("keychain_mode", DEFAULT_KEYCHAIN_MODE)
+        if self.keychain_mode is not None and (not isinstance(self.keychain_mode, str)
+                                               or not _MODE_RE.match(self.keychain_mode)):
+            raise ParityInputError("expected.keychain_mode", "must be a 4-digit octal mode such as '0600' or null, not %r"
+                                   % (self.keychain_mode,))
         wrapper = expected.get("wrapper_sha256")
         if not isinstance(wrapper, str) or not _SHA256_RE.match(wrapper):
             raise ParityInputError("expected.wrapper_sha256", "must be 64 lowercase hex digits, not %r" % (wrapper,))
@@ -284,6 +303,9 @@ class _Expected(object):
         if self.overlap_min_days > self.overlap_max_days:
             raise ParityInputError("expected.overlap_min_days", "must not exceed overlap_max_days")
         self.max_clock_offset = self._number(expected, "max_clock_offset", 1.0)
+        self.max_clock_offset_error = self._number(expected, "max_clock_offset_error", 30.0)
+        if self.max_clock_offset_error < self.max_clock_offset:
+            raise ParityInputError("expected.max_clock_offset_error", "must not be below max_clock_offset")
         self._identities(expected)
         self._keychain_settings(expected.get("keychain_settings"))
 
@@ -695,6 +717,7 @@ class _HostCheck(object):
         self._profile_dirs()
         self._duplicates()
         self._clock()
+        self._secrets()
 
     def _unavailable(self):
         """FACT_UNAVAILABLE for every value signing_info could not read, as severe as the checks it blocks."""
@@ -708,6 +731,9 @@ class _HostCheck(object):
                 continue  # reported with its own code by the check that needs the field
             need, warning = _need(name)
             if need == "holder" and not self.holder:
+                continue
+            if need == "info" and self.unavailable.get(name) == NOT_GATHERED:
+                # The caller chose not to read an informational field; no check misses it.
                 continue
             self.add("FACT_UNAVAILABLE", "%s: %s" % (name, self.reason(name)), WARNING if warning else ERROR)
 
@@ -733,9 +759,13 @@ class _HostCheck(object):
         if self.holder:
             self.ev.holder_hashes.setdefault(value, []).append(self.host)
 
+        host_certs = self._certificates()
         for sha1 in sorted(held):
             self.ev.key_holders.setdefault(sha1, []).append(self.host)
-            left = exp.cert_days_left.get(sha1)
+            if sha1 in host_certs:
+                left = self.ev.time(host_certs[sha1], "%s.certificates.not_after" % self.where)[1]
+            else:
+                left = exp.cert_days_left.get(sha1)
             if left is None:
                 continue
             name = self.ev.key_names[sha1]
@@ -764,6 +794,18 @@ class _HostCheck(object):
             else:
                 self.add("IDENTITY_UNDECLARED", "identity %s (%s) is not declared for this host" % (sha1, name))
 
+    def _certificates(self):
+        """SHA-1 -> not_after of the certificates signing_info read from the keychain (empty when not reported)."""
+        certificates = self.field("certificates", (list, tuple), "a list")
+        found = {}
+        for index, cert in enumerate(certificates or ()):
+            where = "%s.certificates[%d]" % (self.where, index)
+            if not isinstance(cert, Mapping) or not isinstance(cert.get("sha1"), str) \
+                    or not isinstance(cert.get("not_after"), str):
+                raise ParityInputError(where, "must have sha1 and not_after (strings)")
+            found[cert["sha1"].upper()] = cert["not_after"]
+        return found
+
     def _keychain(self):
         exp = self.exp
         keychain = self.field("keychain", (Mapping,), "a dict")
@@ -774,6 +816,15 @@ class _HostCheck(object):
         path = keychain.get("path")
         if path != exp.keychain_path:
             self.add("KEYCHAIN_PATH_MISMATCH", "keychain inspected is %r, expected %r" % (path, exp.keychain_path))
+        if keychain.get("exists"):
+            owner, mode = keychain.get("owner"), keychain.get("mode")
+            wrong = []
+            if exp.keychain_owner is not None and owner is not None and owner != exp.keychain_owner:
+                wrong.append("owner %s (expected %s)" % (owner, exp.keychain_owner))
+            if exp.keychain_mode is not None and mode is not None and mode != exp.keychain_mode:
+                wrong.append("mode %s (expected %s)" % (mode, exp.keychain_mode))
+            if wrong:
+                self.add("KEYCHAIN_PERMISSIONS", "keychain %s has %s" % (path, " and ".join(wrong)))
         if not self.holder:
             return
         if not keychain.get("exists"):
@@ -920,4 +971,17 @@ class _HostCheck(object):
     def _clock(self):
         offset = self.field("clock_offset", (int, float), "a number")
         if offset is not None and abs(offset) > self.exp.max_clock_offset:
-            self.add("CLOCK_OFFSET", "clock is off by %+.3f s (max %s s)" % (offset, self.exp.max_clock_offset))
+            # Code signature timestamps and certificate validity checks go wrong well before minutes of skew.
+            severity = ERROR if abs(offset) > self.exp.max_clock_offset_error else WARNING
+            self.add("CLOCK_OFFSET", "clock is off by %+.3f s (max %s s, error beyond %s s)"
+                     % (offset, self.exp.max_clock_offset, self.exp.max_clock_offset_error), severity)
+
+    def _secrets(self):
+        """SECRET_FOUND per secret_scan finding merged into the result as ``secrets`` (absent: not scanned)."""
+        secrets = self.field("secrets", (list, tuple), "a list")
+        for index, item in enumerate(secrets or ()):
+            if not isinstance(item, Mapping) or not isinstance(item.get("path"), str) or not isinstance(item.get("kind"), str):
+                raise ParityInputError("%s.secrets[%d]" % (self.where, index), "must have path and kind (strings)")
+            line = item.get("line")
+            where = item["path"] if not line else "%s line %s" % (item["path"], line)
+            self.add("SECRET_FOUND", "%s found in %s" % (item["kind"], where))

@@ -255,33 +255,67 @@ _STATUS_STYLE = {
 }
 
 
-def _svg_timeline(items, window_days=(7, 14, 21)):
-    """Inline SVG: one bar per (region, item) from today to its expiry, thresholds as lines."""
+def _tick_step(span):
+    """Days between axis ticks, so that about six ticks span the chart."""
+    for step in (7, 14, 30, 60, 90, 180, 365):
+        if span / step <= 7:
+            return step
+    return 730
+
+
+def _short_label(item, width=44):
+    """The label cut to ``width`` characters, keeping its trailing id ``(xxxxxxxx)`` so equal names stay apart."""
+    label = item["label"]
+    if len(label) <= width:
+        return label
+    suffix = " (%s)" % item["id"][:8]
+    name = label[:-len(suffix)] if label.endswith(suffix) else label
+    return name[:width - len(suffix) - 3] + "..." + suffix
+
+
+def _svg_timeline(items, window_days=(7, 21)):
+    """Inline SVG: one bar per (region, item) from today to its expiry.
+
+    Shaded bands mark the error (< 7 days) and warning (< 21 days) windows; a dated axis with a
+    handful of ticks replaces per-threshold labels, which collide once the chart spans months.
+    """
     if not items:
         return '<p class="muted">No certificates or profiles reported.</p>'
-    row_h, label_w, plot_w, top = 22, 330, 640, 34
+    row_h, label_w, plot_w, right_w, top = 22, 380, 560, 90, 44
     lo = min(0.0, min(i["days_left"] for i in items))
-    hi = max(60.0, max(i["days_left"] for i in items))
+    hi = max(60.0, max(i["days_left"] for i in items)) * 1.02
     span = hi - lo
 
     def x(days):
         return label_w + (days - lo) / span * plot_w
 
-    height = top + row_h * len(items) + 20
+    height = top + row_h * len(items) + 8
+    bottom = height - 4
     out = ['<svg xmlns="http://www.w3.org/2000/svg" role="img" aria-label="expiry timeline" '
-           'width="%d" height="%d" font-family="sans-serif" font-size="12">' % (label_w + plot_w + 20, height)]
-    for days, name in [(0, "today")] + [(d, "%dd" % d) for d in window_days]:
-        if lo <= days <= hi:
-            out.append('<line x1="%.1f" y1="%d" x2="%.1f" y2="%d" stroke="%s" stroke-dasharray="%s"/>'
-                       % (x(days), top - 6, x(days), height - 14, "#333" if days == 0 else "#c77", "" if days == 0 else "4 3"))
-            out.append('<text x="%.1f" y="%d" text-anchor="middle">%s</text>' % (x(days), top - 10, name))
+           'width="%d" height="%d" font-family="sans-serif" font-size="12">' % (label_w + plot_w + right_w, height)]
+    error_days, warn_days = window_days
+    out.append('<rect x="%.1f" y="%d" width="%.1f" height="%d" fill="#fde7e9"/>'
+               % (x(max(lo, 0)), top - 4, max(x(error_days) - x(max(lo, 0)), 1), bottom - top + 4))
+    out.append('<rect x="%.1f" y="%d" width="%.1f" height="%d" fill="#fff4d6"/>'
+               % (x(error_days), top - 4, max(x(warn_days) - x(error_days), 1), bottom - top + 4))
+    out.append('<text x="%d" y="12" fill="#555">shaded: under %d days (error) and under %d days (rotation warning)</text>'
+               % (label_w, error_days, warn_days))
+    step = _tick_step(span)
+    tick = 0
+    while tick <= hi:
+        if tick >= lo:
+            out.append('<line x1="%.1f" y1="%d" x2="%.1f" y2="%d" stroke="%s"/>'
+                       % (x(tick), top - 8, x(tick), bottom, "#333" if tick == 0 else "#ddd"))
+            out.append('<text x="%.1f" y="%d" text-anchor="middle" fill="#333">%s</text>'
+                       % (x(tick), top - 12, "today" if tick == 0 else "+%dd" % tick))
+        tick += step
     for index, item in enumerate(items):
         y = top + index * row_h
         days = item["days_left"]
-        color = "#a1121b" if days < window_days[0] else "#d08a00" if days < window_days[2] else "#1b7f3b"
+        color = "#a1121b" if days < error_days else "#d08a00" if days < warn_days else "#1b7f3b"
         start, end = (x(days), x(0)) if days < 0 else (x(0), x(days))
-        out.append('<text x="4" y="%d">%s · %s · %s</text>' % (
-            y + 15, html.escape(item["region"].upper()), item["kind"], html.escape(item["label"][:40])))
+        out.append('<text x="4" y="%d"><tspan font-weight="bold">%s</tspan> %s &#183; %s</text>' % (
+            y + 15, html.escape(item["region"].upper()), item["kind"], html.escape(_short_label(item))))
         out.append('<rect x="%.1f" y="%d" width="%.1f" height="14" fill="%s"><title>%s expires %s (%.1f days)</title></rect>'
                    % (start, y + 4, max(end - start, 2.0), color, html.escape(item["label"]), item["expires"], days))
         out.append('<text x="%.1f" y="%d" font-size="11">%s</text>' % (max(start, end) + 4, y + 15, item["expires"][:10]))
@@ -301,10 +335,10 @@ def render_html(report):
             status = entry["checks"].get(check, "ok")
             fg, bg, word = _STATUS_STYLE[status]
             cells.append('<td style="color:%s;background:%s">%s</td>' % (fg, bg, word))
-        rows.append("<tr><th>%s</th><td>%s</td>%s</tr>" % (
+        rows.append('<tr><th>%s</th><td class="nowrap">%s</td>%s</tr>' % (
             html.escape(region.upper()), html.escape(", ".join(entry["hosts"])), "".join(cells)))
     finding_rows = "".join(
-        '<tr class="%s"><td>%s</td><td>%s</td><td>%s</td><td>%s</td><td>%s</td></tr>' % (
+        '<tr class="%s"><td class="nowrap">%s</td><td>%s</td><td class="nowrap">%s</td><td class="nowrap">%s</td><td>%s</td></tr>' % (
             f["severity"], f["severity"], html.escape((f.get("region") or "").upper()), html.escape(f.get("host") or ""),
             html.escape(f["code"]), html.escape(f["message"]))
         for f in report["findings"]) or '<tr><td colspan="5">No findings.</td></tr>'
@@ -314,6 +348,7 @@ def render_html(report):
 <style>
 body{font-family:-apple-system,Segoe UI,Helvetica,Arial,sans-serif;margin:24px;color:#222}
 table{border-collapse:collapse;margin:8px 0 24px}th,td{border:1px solid #ccc;padding:4px 8px;text-align:left}
+td.nowrap{white-space:nowrap}table.checks td{text-align:center}
 .verdict{font-size:20px;font-weight:bold;color:%(vcolor)s}.muted{color:#666}
 tr.error td{background:#fde7e9}tr.warning td{background:#fff4d6}
 </style></head><body>
@@ -322,7 +357,7 @@ tr.error td{background:#fde7e9}tr.warning td{background:#fff4d6}
 <p class="muted">generated %(generated)s · manifest %(mversion)s (%(msha)s) · topology %(topology)s · %(hosts)d hosts ·
 %(errors)d errors · %(warnings)d warnings · correlation id %(cid)s</p>
 <h2>Regions × checks</h2>
-<table><thead><tr><th>region</th><th>hosts</th>%(heads)s</tr></thead><tbody>%(rows)s</tbody></table>
+<table class="checks"><thead><tr><th>region</th><th>hosts</th>%(heads)s</tr></thead><tbody>%(rows)s</tbody></table>
 <h2>Expiry timeline</h2>
 %(svg)s
 <h2>Findings</h2>

@@ -31,6 +31,9 @@ from __future__ import absolute_import, division, print_function
 
 __metaclass__ = type
 
+import base64
+import binascii
+import hashlib
 import re
 
 SECURITY = "/usr/bin/security"
@@ -443,3 +446,55 @@ def parse_keychain_info(text):
             raise ParseError("show-keychain-info: no timeout setting in %r" % line)
         return {"path": match.group(1), "lock_on_sleep": lock_on_sleep, "timeout": timeout}
     raise ParseError("show-keychain-info printed no 'Keychain \"<path>\" ...' line")
+
+
+_HASH_LINE_RE = re.compile(r"^SHA-(1|256) hash: ([0-9A-Fa-f]+)\s*$")
+_PEM_BEGIN = "-----BEGIN CERTIFICATE-----"
+_PEM_END = "-----END CERTIFICATE-----"
+
+
+def parse_find_certificate_pem(text):
+    """Parse ``security find-certificate -a -Z -p`` output into ``[{"sha1", "der"}]``.
+
+    Each certificate is printed as ``SHA-256 hash: <hex>`` (macOS 10.13 and later), ``SHA-1 hash:
+    <hex>`` and a PEM block. The SHA-1 is upper-cased; it must be the SHA-1 of the block's DER bytes
+    (a mismatch means the output was not understood). A PEM block without a preceding SHA-1 line, a
+    SHA-1 line without a block, or an unterminated block raises :class:`ParseError`. Other lines are
+    skipped.
+    """
+    if not isinstance(text, str):
+        raise ParseError("find-certificate output must be text, not %s" % type(text).__name__)
+    result = []
+    sha1 = None
+    pem = None
+    for number, line in enumerate(text.splitlines(), 1):
+        stripped = line.strip()
+        if pem is not None:
+            if stripped != _PEM_END:
+                pem.append(stripped)
+                continue
+            try:
+                der = base64.b64decode("".join(pem).encode("ascii"), validate=True)
+            except (binascii.Error, ValueError, UnicodeEncodeError):
+                raise ParseError("find-certificate line %d ends a PEM block that is not base64" % number)
+            if hashlib.sha1(der).hexdigest().upper() != sha1:
+                raise ParseError("find-certificate line %d: the PEM block is not the certificate of SHA-1 %s"
+                                 % (number, sha1))
+            result.append({"sha1": sha1, "der": der})
+            sha1 = pem = None
+            continue
+        match = _HASH_LINE_RE.match(stripped)
+        if match:
+            if sha1 is not None and match.group(1) == "1":
+                raise ParseError("find-certificate line %d: SHA-1 %s has no PEM block" % (number, sha1))
+            if match.group(1) == "1":
+                sha1 = match.group(2).upper()
+        elif stripped == _PEM_BEGIN:
+            if sha1 is None:
+                raise ParseError("find-certificate line %d: PEM block without a 'SHA-1 hash:' line (use -Z)" % number)
+            pem = []
+    if pem is not None:
+        raise ParseError("find-certificate output ends inside a PEM block")
+    if sha1 is not None:
+        raise ParseError("find-certificate output ends after SHA-1 %s without its PEM block (use -p)" % sha1)
+    return result

@@ -19,6 +19,8 @@ description:
     a hardware fingerprint, the macOS version and the clock offset.
   - Never changes the node and never fails because something cannot be read. Whatever cannot be read is
     null, and RV(unavailable) says why. Only invalid option values make the task fail.
+  - The one exception to "never changes" is O(keychain_password) - the lock settings of a locked keychain
+    can only be read unlocked, so with that option the module unlocks it, reads the settings and locks it again.
   - Run it as the signing user (C(become_user=ci-build)). C(security) reads that user's search list and
     default keychain from the running user and its C(HOME), and a keychain can only be inspected by its owner.
 author:
@@ -40,6 +42,14 @@ options:
       - The signing keychain.
       - Defaults to C(~/Library/Keychains/<user>.keychain-db) in the home of O(user).
     type: path
+  keychain_password:
+    description:
+      - The password of O(keychain). Only used when the keychain is locked, to read its lock settings
+        (RV(keychain.lock_on_sleep), RV(keychain.timeout)); the keychain is locked again right after.
+      - It reaches C(security) on its standard input (C(security -i)), never on a command line, and is
+        never returned.
+      - Without it, the settings of a locked keychain are null and RV(unavailable) says why.
+    type: str
   profile_dirs:
     description:
       - The directories Xcode loads provisioning profiles from.
@@ -67,22 +77,26 @@ options:
     description:
       - The parts to read. The others are returned as null, with the reason C(not gathered).
       - V(identities) gives RV(identities), RV(identity_hash) and RV(summary_hash).
+      - V(certificates) gives RV(certificates); it reuses the identities read by V(identities) when both are gathered.
       - V(profiles) gives RV(profiles), RV(profile_dirs) and RV(duplicate_uuids).
     type: list
     elements: str
-    choices: [identities, keychain, search_list, default_keychain, profiles, active_manifest, wrapper,
+    choices: [identities, certificates, keychain, search_list, default_keychain, profiles, active_manifest, wrapper,
               hardware_fingerprint, macos_version, clock_offset]
-    default: [identities, keychain, search_list, default_keychain, profiles, active_manifest, wrapper,
+    default: [identities, certificates, keychain, search_list, default_keychain, profiles, active_manifest, wrapper,
               hardware_fingerprint, macos_version, clock_offset]
 notes:
   - Commands run, all with C(LC_ALL=C) - C(security find-identity -v -p codesigning <keychain>),
-    C(security find-identity -p codesigning <keychain>), C(security show-keychain-info <keychain>),
+    C(security find-identity -p codesigning <keychain>), C(security find-certificate -a -Z -p <keychain>),
+    C(security show-keychain-info <keychain>),
     C(security list-keychains -d user), C(security default-keychain -d user), C(/usr/bin/sw_vers -productVersion),
     C(/usr/sbin/system_profiler SPHardwareDataType) and C(/usr/bin/sntp <ntp_server>).
   - Profile directories that are symbolic links to the same directory count as one location; their profiles are
     listed once, under the first of O(profile_dirs) that leads there.
   - C(writable_by_user) is computed from the owner, group and mode bits (the module may run as another user).
     An owner can always change the mode, so a directory the user owns counts as writable. ACLs are not evaluated.
+  - With O(keychain_password) and a locked keychain, also C(security -i) with C(unlock-keychain),
+    C(show-keychain-info) and C(lock-keychain) on its standard input.
 seealso:
   - module: macmesh.signing.keychain_identity
 """
@@ -139,6 +153,28 @@ summary_hash:
   returned: always
   type: str
   sample: 2c26b46b68ffc68ff99b453c1d30413413422d70
+certificates:
+  description:
+    - The certificates of the code-signing identities in RV(identities), read from the keychain with
+      C(security find-certificate -a -Z -p); other certificates of the keychain (CA certificates) are left out.
+    - Null when they cannot be read; empty when the keychain holds no identity.
+  returned: always
+  type: list
+  elements: dict
+  contains:
+    sha1:
+      description: SHA-1 of the certificate, upper-case hexadecimal (the identity's SHA-1).
+      type: str
+    name:
+      description: Common name of the certificate's subject.
+      type: str
+    not_after:
+      description: End of the certificate's validity, C(YYYY-MM-DDTHH:MM:SSZ).
+      type: str
+  sample:
+    - sha1: 86890D67F234745572B7EF153C72DEA7CF522EDE
+      name: "iPhone Distribution: Tien Le (QG598U658S)"
+      not_after: "2027-03-01T10:12:44Z"
 keychain:
   description: The signing keychain. Settings are null when the keychain is locked.
   returned: always
@@ -164,7 +200,9 @@ keychain:
       description: Seconds of inactivity after which the keychain locks; null for no timeout.
       type: int
     locked:
-      description: Whether the keychain is locked (C(security) cannot read its settings without prompting).
+      description:
+        - Whether the keychain is locked (C(security) cannot read its settings without prompting).
+        - With O(keychain_password), the state found before the module unlocked it to read the settings.
       type: bool
 search_list:
   description: The user's keychain search list (C(security list-keychains -d user)).
@@ -283,20 +321,24 @@ import stat
 from ansible.module_utils.basic import AnsibleModule
 from ansible_collections.macmesh.signing.plugins.module_utils._identity import identity_hash, summary_hash
 from ansible_collections.macmesh.signing.plugins.module_utils._manifest import PROFILE_EXTENSIONS
-from ansible_collections.macmesh.signing.plugins.module_utils._profile import ProfileError, parse_profile
+from ansible_collections.macmesh.signing.plugins.module_utils._profile import ProfileError, certificate_info, parse_profile
 from ansible_collections.macmesh.signing.plugins.module_utils._security import (
     InteractionNotAllowedError,
+    ItemNotFoundError,
     ParseError,
+    Secret,
     SecurityRunner,
+    UnsafeTokenError,
     classify_error,
+    parse_find_certificate_pem,
     parse_find_identity,
     parse_keychain_info,
     parse_keychain_list,
 )
 
 PARTS = [
-    "identities", "keychain", "search_list", "default_keychain", "profiles", "active_manifest", "wrapper",
-    "hardware_fingerprint", "macos_version", "clock_offset",
+    "identities", "certificates", "keychain", "search_list", "default_keychain", "profiles", "active_manifest",
+    "wrapper", "hardware_fingerprint", "macos_version", "clock_offset",
 ]
 # The result fields each part fills.
 FIELDS = {
@@ -383,9 +425,70 @@ class NodeReader(object):
                 self.missing("identities", str(exc))
         return result
 
+    def certificates(self, keychain, identities):
+        """The certificates of ``identities`` (or of the keychain's code-signing identities when None)."""
+        if not os.path.exists(keychain):
+            return self.missing("certificates", "keychain %s does not exist" % keychain)
+        if identities is None:
+            every = self._security("certificates", "find-identity", "-p", "codesigning", keychain)
+            if every is None:
+                return None
+            try:
+                identities = parse_find_identity(every[0])
+            except ParseError as exc:
+                return self.missing("certificates", str(exc))
+        names = dict((identity["sha1"], identity["name"]) for identity in identities)
+        rc, out, err = self.security.run("find-certificate", "-a", "-Z", "-p", keychain)
+        error = classify_error(rc, out, err)
+        if isinstance(error, ItemNotFoundError):
+            # security reports a keychain without certificates as a failed search.
+            return []
+        if error is not None:
+            return self.missing("certificates", "security find-certificate: %s" % error.message)
+        try:
+            found = parse_find_certificate_pem(out)
+        except ParseError as exc:
+            return self.missing("certificates", str(exc))
+        result = []
+        for cert in found:
+            if cert["sha1"] not in names or any(item["sha1"] == cert["sha1"] for item in result):
+                continue
+            try:
+                info = certificate_info(cert["der"])
+            except ValueError as exc:
+                return self.missing("certificates", "certificate %s cannot be decoded: %s" % (cert["sha1"], exc))
+            result.append({"sha1": cert["sha1"], "name": info["subject_cn"] or names[cert["sha1"]],
+                           "not_after": info["not_after"]})
+        return result
+
     # --- keychain ----------------------------------------------------------------------------
 
-    def keychain(self, path):
+    def _read_locked_settings(self, path, password):
+        """Unlock ``path`` with ``password``, read its settings and lock it again, in one ``security -i``.
+
+        Returns ``(rc, out, err)`` of the batch (show-keychain-info prints its line there), or None
+        with the reason recorded.
+        """
+        try:
+            streams = self.security.batch([
+                ["unlock-keychain", "-p", Secret(password), path],
+                ["show-keychain-info", path],
+                # It was locked: leave it so, whatever the read gave.
+                ["lock-keychain", path],
+            ])
+        except UnsafeTokenError:
+            for field in KEYCHAIN_SETTINGS:
+                self.missing("keychain." + field, "keychain_password has characters security -i cannot receive")
+            return None
+        error = classify_error(*streams)
+        if error is not None:
+            for field in KEYCHAIN_SETTINGS:
+                self.missing("keychain." + field, "security -i (unlock-keychain, show-keychain-info, lock-keychain): %s"
+                             % error.message)
+            return None
+        return streams
+
+    def keychain(self, path, password=None):
         info = {"path": path, "exists": os.path.exists(path), "owner": None, "mode": None,
                 "lock_on_sleep": None, "timeout": None, "locked": None}
         if not info["exists"]:
@@ -403,6 +506,13 @@ class NodeReader(object):
 
         rc, out, err = self.security.run("show-keychain-info", path)
         error = classify_error(rc, out, err)
+        if isinstance(error, InteractionNotAllowedError) and password:
+            info["locked"] = True
+            streams = self._read_locked_settings(path, password)
+            if streams is None:
+                return info
+            self._settings(info, streams[1], streams[2])
+            return info
         if isinstance(error, InteractionNotAllowedError):
             # Reading the settings needs the keychain unlocked; over SSH security cannot prompt.
             info["locked"] = True
@@ -412,17 +522,20 @@ class NodeReader(object):
             for field in ("locked",) + KEYCHAIN_SETTINGS:
                 self.missing("keychain." + field, "security show-keychain-info: %s" % error.message)
         else:
-            try:
-                # security prints the settings line on stderr.
-                settings = parse_keychain_info(err + "\n" + out)
-            except ParseError as exc:
-                for field in KEYCHAIN_SETTINGS:
-                    self.missing("keychain." + field, str(exc))
-            else:
-                info["lock_on_sleep"] = settings["lock_on_sleep"]
-                info["timeout"] = settings["timeout"]
+            self._settings(info, out, err)
             info["locked"] = False
         return info
+
+    def _settings(self, info, out, err):
+        try:
+            # security prints the settings line on stderr.
+            settings = parse_keychain_info(err + "\n" + out)
+        except ParseError as exc:
+            for field in KEYCHAIN_SETTINGS:
+                self.missing("keychain." + field, str(exc))
+        else:
+            info["lock_on_sleep"] = settings["lock_on_sleep"]
+            info["timeout"] = settings["timeout"]
 
     @staticmethod
     def _user_name(uid):
@@ -600,6 +713,7 @@ def main():
         argument_spec=dict(
             user=dict(type="str", default="ci-build"),
             keychain=dict(type="path"),
+            keychain_password=dict(type="str", no_log=True),
             profile_dirs=dict(type="list", elements="path"),
             profile_root=dict(type="path", default="/Library/MacMesh/profiles"),
             wrapper_path=dict(type="path", default="/usr/local/bin/macmesh-keychain-unlock"),
@@ -635,8 +749,10 @@ def main():
                 reader.missing(field, "not gathered")
     if "identities" in gather:
         result.update(reader.identities(keychain))
+    if "certificates" in gather:
+        result["certificates"] = reader.certificates(keychain, result["identities"] if "identities" in gather else None)
     if "keychain" in gather:
-        result["keychain"] = reader.keychain(keychain)
+        result["keychain"] = reader.keychain(keychain, params["keychain_password"])
     if "search_list" in gather:
         result["search_list"] = reader.keychain_list("search_list", "list-keychains", "-d", "user")
     if "default_keychain" in gather:

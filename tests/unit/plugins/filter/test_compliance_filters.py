@@ -89,6 +89,8 @@ def test_mesh_parity_reads_a_real_signing_info_result(tmp_path, monkeypatch, cap
                                                                         "13F9C39BE0072902F6A60AF738F51BE53E3A8B23":
                                                                         "iPhone Developer: Tien Le (8PKL73LX5A)"},
         "keychain_settings": {"timeout": None, "lock_on_sleep": False},
+        # The fake keychain belongs to the fake node's uid, whatever this machine calls it.
+        "keychain_owner": result["keychain"]["owner"],
         # fastlane's match_test profile expires 2016-11-07T20:58:52Z
         "now": "2016-11-01T00:00:00Z"})
     assert [(f["code"], f["severity"]) for f in parity["findings"]] == [

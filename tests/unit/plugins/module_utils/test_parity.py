@@ -189,6 +189,16 @@ def field_not_reported(m):
     del m.facts["mini-hk"]["clock_offset"]
 
 
+def info_not_gathered(m):
+    m.facts["mini-hk"]["default_keychain"] = None
+    m.facts["mini-hk"]["unavailable"]["default_keychain"] = "not gathered"
+
+
+def needed_not_gathered(m):
+    m.facts["mini-hk"]["identities"] = None
+    m.facts["mini-hk"]["unavailable"]["identities"] = "not gathered"
+
+
 def null_without_reason(m):
     m.facts["mini-hk"]["search_list"] = None
 
@@ -457,8 +467,55 @@ def cert_days(days):
     return mutate
 
 
+def host_cert_days(days, host="sign-hk"):
+    """signing_info's own certificate dates win over expected.certificate_expiry (which stays healthy)."""
+    def mutate(m):
+        m.facts[host]["certificates"] = [{"sha1": DIST["sha1"], "name": DIST["name"], "not_after": before(-days, NOW)}]
+    return mutate
+
+
+def host_certs_without_expected(m):
+    """No certificate_expiry at all: every signer reports its certificate, one of them expired."""
+    del m.expected["certificate_expiry"]
+    for host in SIGNERS:
+        m.facts[host]["certificates"] = [{"sha1": DIST["sha1"], "name": DIST["name"], "not_after": "2027-10-01T12:00:00Z"}]
+    m.facts["sign-us"]["certificates"][0]["not_after"] = before(1, NOW)
+
+
+def certificates_unreadable(m):
+    m.facts["sign-hk"]["certificates"] = None
+    m.facts["sign-hk"]["unavailable"]["certificates"] = "security find-certificate: " + LOCKED.split(": ", 2)[2]
+
+
+def keychain_mode(m):
+    m.facts["sign-hk"]["keychain"]["mode"] = "0644"
+
+
+def keychain_owner(m):
+    m.facts["sign-us"]["keychain"]["owner"] = "root"
+    m.facts["sign-us"]["keychain"]["mode"] = "0666"
+
+
+def keychain_permissions_unchecked(m):
+    m.expected.update(keychain_owner=None, keychain_mode=None)
+    m.facts["sign-hk"]["keychain"]["mode"] = "0644"
+
+
+def secret_found(m):
+    m.facts["mini-kr"]["secrets"] = [{"path": "/Users/ci-build/.config/gh/hosts.yml", "kind": "github_token", "line": 3},
+                                     {"path": "/private/tmp/dist.p12", "kind": "pkcs12", "line": 0}]
+
+
+def no_secret(m):
+    m.facts["mini-kr"]["secrets"] = []
+
+
 def clock(m):
     m.facts["mini-sg"]["clock_offset"] = -2.5
+
+
+def clock_far_off(m):
+    m.facts["mini-sg"]["clock_offset"] = 120.0
 
 
 def computed_identity_hash(m):
@@ -476,6 +533,8 @@ CASES = [
     ("identities unreadable", identities_unreadable, {("FACT_UNAVAILABLE", "mini-hk", "error")}),
     ("info field unreadable", info_unreadable, {("FACT_UNAVAILABLE", "mini-hk", "warning")}),
     ("info field not reported", field_not_reported, {("FACT_UNAVAILABLE", "mini-hk", "warning")}),
+    ("info field not gathered", info_not_gathered, set()),
+    ("needed field not gathered", needed_not_gathered, {("FACT_UNAVAILABLE", "mini-hk", "error")}),
     ("needed field null", null_without_reason, {("FACT_UNAVAILABLE", "mini-hk", "error")}),
     ("profile dir unlistable", profile_dir_unlistable, {("FACT_UNAVAILABLE", "mini-hk", "error")}),
     ("locked keychain settings", locked_keychain_settings,
@@ -544,7 +603,18 @@ CASES = [
     ("certificate expiring", cert_days(20), all_hosts("CERT_EXPIRING", "warning", SIGNERS)),
     ("certificate expiring soon", cert_days(6.9), all_hosts("CERT_EXPIRING_SOON", "error", SIGNERS)),
     ("certificate expired", cert_days(-1), all_hosts("CERT_EXPIRED", "error", SIGNERS)),
+    ("host certificate expiring", host_cert_days(20), {("CERT_EXPIRING", "sign-hk", "warning")}),
+    ("host certificate expired", host_cert_days(-0.5, "sign-us"), {("CERT_EXPIRED", "sign-us", "error")}),
+    ("host certificate fine", host_cert_days(40), set()),
+    ("host certificates only", host_certs_without_expected, {("CERT_EXPIRED", "sign-us", "error")}),
+    ("certificates unreadable", certificates_unreadable, {("FACT_UNAVAILABLE", "sign-hk", "warning")}),
+    ("keychain mode", keychain_mode, {("KEYCHAIN_PERMISSIONS", "sign-hk", "error")}),
+    ("keychain owner and mode", keychain_owner, {("KEYCHAIN_PERMISSIONS", "sign-us", "error")}),
+    ("keychain permissions unchecked", keychain_permissions_unchecked, set()),
+    ("secret found", secret_found, {("SECRET_FOUND", "mini-kr", "error"), ("SECRET_FOUND", "mini-kr", "error")}),
+    ("secret scan clean", no_secret, set()),
     ("clock offset", clock, {("CLOCK_OFFSET", "mini-sg", "warning")}),
+    ("clock far off", clock_far_off, {("CLOCK_OFFSET", "mini-sg", "error")}),
     ("identity hash computed", computed_identity_hash, set()),
 ]
 
@@ -907,3 +977,35 @@ def test_expiring_errors(override, message):
     with pytest.raises(_parity.ParityInputError) as caught:
         _parity.expiring(items, kwargs["days"], now=kwargs["now"], key=kwargs["key"])
     assert str(caught.value) == message
+
+
+def test_secret_finding_names_path_and_kind_only():
+    mesh = Mesh()
+    secret_found(mesh)
+    messages = [f["message"] for f in mesh.run()["findings"]]
+    assert messages == ["github_token found in /Users/ci-build/.config/gh/hosts.yml line 3",
+                        "pkcs12 found in /private/tmp/dist.p12"]
+
+
+def test_keychain_permissions_message():
+    mesh = Mesh()
+    keychain_owner(mesh)
+    (finding,) = mesh.run()["findings"]
+    assert finding["message"] == "keychain %s has owner root (expected ci-build) and mode 0666 (expected 0600)" % KEYCHAIN
+
+
+@pytest.mark.parametrize("key,value", [("keychain_mode", "600"), ("keychain_mode", 384), ("keychain_owner", "")])
+def test_bad_keychain_permission_policy(key, value):
+    mesh = Mesh()
+    mesh.expected[key] = value
+    with pytest.raises(_parity.ParityInputError) as info:
+        mesh.run()
+    assert info.value.field == "expected." + key
+
+
+def test_malformed_host_certificates():
+    mesh = Mesh()
+    mesh.facts["sign-hk"]["certificates"] = [{"sha1": DIST["sha1"]}]
+    with pytest.raises(_parity.ParityInputError) as info:
+        mesh.run()
+    assert info.value.field == "hostvars_subset['sign-hk'].certificates[0]"

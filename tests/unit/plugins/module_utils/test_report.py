@@ -115,3 +115,16 @@ def test_every_parity_code_has_a_named_check():
     from ansible_collections.macmesh.signing.plugins.module_utils import _parity
     unplaced = [code for code in _parity.CODES if _report.check_for_code(code) == _report.OTHER_CHECK]
     assert unplaced == []
+
+
+def test_timeline_labels_keep_their_id_and_axis_has_few_ticks():
+    long_name = "MacMesh Demo Distribution com.macmesh.demo.widget.extension"
+    item = {"label": "%s (806A964A)" % long_name, "id": "806A964A-6E02-400D-8783-A929527E478A"}
+    short = _report._short_label(item)
+    assert len(short) <= 44 and short.endswith("... (806A964A)")
+    assert _report._short_label({"label": "short (806A964A)", "id": item["id"]}) == "short (806A964A)"
+    items = [{"region": "hk", "kind": "profile", "id": item["id"], "label": item["label"], "expires": "2027-09-21T00:00:00Z",
+              "days_left": days} for days in (-3.0, 5.0, 365.0)]
+    svg = _report._svg_timeline(items)
+    assert svg.count("text-anchor=\"middle\"") <= 8  # ticks, not one label per threshold
+    assert "today" in svg and "under 7 days" in svg
