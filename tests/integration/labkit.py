@@ -100,7 +100,7 @@ class Lab(object):
         if extra_vars is not None:
             argv += ["-e", json.dumps(extra_vars)]
         proc = subprocess.run(argv, env=self.env, cwd=REPO, stdout=subprocess.PIPE,
-                              stderr=subprocess.STDOUT, universal_newlines=True, timeout=900)
+                              stderr=subprocess.STDOUT, universal_newlines=True, timeout=900, check=False)
         return Run(proc)
 
     def meshlab(self, *args, check=True, input=None):

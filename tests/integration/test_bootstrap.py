@@ -194,8 +194,8 @@ def test_manifest_with_a_wrong_file_sha256(lab, manifest_utils, unchanged):
 def test_profile_for_another_team(lab, demo_assets, unchanged):
     work = make_tempdir()
     try:
-        ca_key, ca_cert, signer_key, signer_cert, _ = demo_assets.load_private(lab.demo_dir)
-        _, other_cert = demo_assets.make_identity(ca_key, ca_cert, team_id="OTHER6789Z", team_name="Other Team")
+        ca_key, ca_cert, signer_key, signer_cert, _private_dir = demo_assets.load_private(lab.demo_dir)
+        _other_key, other_cert = demo_assets.make_identity(ca_key, ca_cert, team_id="OTHER6789Z", team_name="Other Team")
         body = demo_assets.profile_plist("com.other.app", other_cert, team_id="OTHER6789Z", team_name="Other Team")
         os.makedirs(os.path.join(work, "profiles"))
         filename = body["UUID"] + ".mobileprovision"
@@ -274,4 +274,3 @@ def test_reboot_then_signing_works_without_a_human(lab):
     run = lab.playbook("--limit", SIGNER, "--tags", "verify")
     assert run.rc == 0, run
     assert "verify=ok" in run.summary()[SIGNER], run
-

@@ -84,7 +84,6 @@ HARDWARE = """Hardware:
 """
 
 
-
 def pem_entry(der_bytes):
     """One certificate as `security find-certificate -Z -p` prints it: SHA-256 and SHA-1 lines, then PEM."""
     body = base64.b64encode(der_bytes).decode("ascii")
