@@ -64,8 +64,15 @@ lint: collection-tree
 changelog: venv
 	$(BIN)/antsibull-changelog lint
 
+# Two runs: each directory's conftest is imported as `conftest` by its tests. The emulator's
+# account and ansible tests need real nodes: they get a lab of their own on 127.0.10.N.
+EMU_LAB := MESHLAB_DIR=$(ROOT)/build/lab-emulator MESHLAB_SUBNET=127.0.10
 lab-test: venv
-	$(PY) -m pytest -q -p no:cacheprovider lab/tests lab/emulator/tests
+	$(EMU_LAB) lab/meshlab up >/dev/null
+	$(EMU_LAB) MACEMU_LAB_DIR=$(ROOT)/build/lab-emulator $(PY) -m pytest -q -p no:cacheprovider lab/emulator/tests \
+	  || { $(EMU_LAB) lab/meshlab down --purge; exit 1; }
+	$(EMU_LAB) lab/meshlab down --purge >/dev/null
+	$(PY) -m pytest -q -p no:cacheprovider lab/tests
 
 integration: collection-tree
 	$(PY) -m pytest -q -p no:cacheprovider tests/integration
