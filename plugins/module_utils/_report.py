@@ -363,7 +363,7 @@ tr.error td{background:#fde7e9}tr.warning td{background:#fff4d6}
 <h2>Findings</h2>
 <table><thead><tr><th>severity</th><th>region</th><th>host</th><th>code</th><th>message</th></tr></thead>
 <tbody>%(findings)s</tbody></table>
-</body></html>
+%(sections)s</body></html>
 """ % {
         "generated": html.escape(report["generated_at"]),
         "vcolor": "#1b7f3b" if report["ok"] else "#a1121b",
@@ -379,7 +379,15 @@ tr.error td{background:#fde7e9}tr.warning td{background:#fff4d6}
         "rows": "".join(rows),
         "svg": _svg_timeline(report["timeline"]),
         "findings": finding_rows,
+        "sections": _html_sections(report),
     }
+
+
+def _html_sections(report):
+    """The extra sections a caller added (e.g. a rotation's time to green), as formatted JSON."""
+    return "".join(
+        "<h2>%s</h2>\n<pre>%s</pre>\n" % (html.escape(name), html.escape(json.dumps(report[name], indent=2, sort_keys=True)))
+        for name in report.get("sections") or [] if name in report)
 
 
 RENDERERS = (

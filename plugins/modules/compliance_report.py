@@ -64,6 +64,16 @@ options:
     description: The identifier of this run, carried into every JSON line.
     type: str
     required: true
+  sections:
+    description:
+      - Extra top-level sections of the document, by name, for a caller that reports more than the audit
+        (C(macmesh.signing.rotate) adds C(rotation) - which region runs which version, time to green).
+      - Written into C(compliance.json) as they are and listed in its C(sections) key; C(compliance.html)
+        shows each as formatted JSON. They never change the verdict nor whether the task reports C(changed).
+      - A name the document already uses (for example C(findings)) is refused.
+    type: dict
+    default: {}
+    version_added: 0.2.0
   generated_at:
     description: The time of the audit as C(YYYY-MM-DDTHH:MM:SSZ) (UTC). Defaults to now.
     type: str
@@ -155,6 +165,7 @@ def main():
             topology=dict(type="str", default="dedicated", choices=["dedicated", "distributed", "per_runner"]),
             before=dict(type="dict"),
             correlation_id=dict(type="str", required=True),
+            sections=dict(type="dict", default={}),
             generated_at=dict(type="str"),
             dest=dict(type="path", default="reports"),
         ),
@@ -170,6 +181,12 @@ def main():
     except (KeyError, TypeError, ValueError) as exc:
         module.fail_json(msg="parity/facts: cannot build the report: %s" % exc)
 
+    clashing = sorted(name for name in params["sections"] if name in report or name == "sections")
+    if clashing:
+        module.fail_json(msg="sections: %s already belong to the compliance document; choose other names" % ", ".join(clashing))
+    if params["sections"]:
+        report.update(params["sections"])
+        report["sections"] = sorted(params["sections"])
     dest = params["dest"]
     previous = None
     previous_path = os.path.join(dest, "compliance.json")

@@ -162,5 +162,215 @@ def drill(lab):
 
 
 @pytest.fixture(scope="module")
-def renewed(lab):
-    return issue(lab, "renewed", "demo-2")
+def renewed(drill):
+    return lab_vars(drill, issue(drill.lab, "renewed", "demo-2"))
+
+
+def lab_vars(drill, material):
+    """What an operator passes for a rotation of the lab (plus the drill's own material)."""
+    drill.secrets.append(material["passphrase"])
+    return material
+
+
+# --- gates: each refuses before any node changes ---------------------------------------------------
+
+
+@pytest.mark.parametrize("override, needle", [
+    ({"rotate_ticket": ""}, "rotate_ticket is not set"),
+    ({"rotate_approvers": ["alice", "Alice "]}, "names the same person twice"),
+    ({"rotate_approvers": ["alice"]}, "must name exactly two people"),
+    ({"rotate_force": False}, "a rotation runs 7-14 days before that expiry"),
+    ({"rotate_force_reason": ""}, "rotate_force=true needs rotate_force_reason"),
+])
+def test_gates_refuse(drill, renewed, override, needle):
+    before = {host: drill.lab.node_state(host) for host in ("hk-mini-01", "jp-mini-01")}
+    run = drill.rotate(renewed, **override)
+    assert run.rc != 0, run
+    assert "REFUSED: " in run.out and needle in run.out, run
+    assert {host: drill.lab.node_state(host) for host in before} == before
+
+
+def test_a_profile_for_another_identity_is_refused_at_preflight(drill):
+    mismatch = lab_vars(drill, issue(drill.lab, "mismatch", "demo-mismatch", mismatch=True))
+    run = drill.rotate(mismatch)
+    assert run.rc != 0, run
+    assert "certificates: list none of the new identities (%s)" % mismatch["sha1"] in run.out, run
+
+
+# --- canary verify fails: rollback, nothing else touched -------------------------------------------
+
+
+def test_canary_failure_rolls_back_and_touches_no_other_region(drill):
+    broken = lab_vars(drill, issue(drill.lab, "broken", "demo-broken", broken=True))
+    old_sha1 = drill.lab.demo["identity_sha1"]
+    others = [host for host in HOSTS if host != "hk-mini-01"]
+    before = dict((host, drill.lab.node_state(host)) for host in HOSTS)
+    run = drill.rotate(broken)
+    assert run.rc != 0, run
+    report = run.report
+    assert report["status"] == "rolled_back", report
+    assert report["hosts"]["hk-mini-01"]["outcome"] == "rolled_back", report
+    assert "verify" in report["hosts"]["hk-mini-01"]["message"], report
+    for host in others:
+        assert report["hosts"][host]["outcome"] == "not_started", report
+        assert report["hosts"][host]["version"] == drill.lab.demo["manifest_version"], report
+    assert report["regions"]["hk"]["versions"] == [drill.lab.demo["manifest_version"]], report
+    # The other regions are exactly as before; the canary is back on the old version and identity.
+    for host in others:
+        assert drill.lab.node_state(host) == before[host], host
+    assert drill.lab.readlink("hk-mini-01", "current") == drill.lab.demo["manifest_sha256"]
+    assert broken["sha1"] not in drill.identities("hk-mini-01")
+    for host in SIGNERS:
+        assert drill.sign(host, old_sha1) == 0, host
+    # After the rollback the converge audit is clean against the manifest that is active.
+    audit = drill.converge()
+    assert audit.rc == 0 and audit.report["ok"] is True, audit.report["findings"]
+
+
+# --- full rotation, then a re-run that changes nothing -----------------------------------------------
+
+
+def test_full_rotation_of_five_regions(drill, renewed):
+    run = drill.rotate(renewed, rotate_serial=4)
+    assert run.rc == 0, run
+    report = run.report
+    assert report["status"] == "complete", report
+    assert sorted(report["regions"]) == ["hk", "jp", "kr", "sg", "us"]
+    for region, entry in report["regions"].items():
+        assert entry["status"] == "green" and entry["versions"] == ["demo-2"], (region, entry)
+        assert 0 < entry["time_to_green_s"] < 60, (region, entry)
+    assert 0 < report["time_to_green_s"] < 60, report
+    assert "ROTATION ROTATE COMPLETE: manifest=demo-2@%s" % renewed["sha256"][:12] in run.out
+    event = os.path.join(drill.reports, "rotation-rotate-complete-%s.json" % renewed["sha256"][:12])
+    with open(event) as handle:
+        assert json.load(handle)["manifest"] == {"version": "demo-2", "sha256": renewed["sha256"]}
+    with open(os.path.join(drill.reports, "compliance.json")) as handle:
+        compliance = json.load(handle)
+    assert compliance["rotation"]["time_to_green_s"] == report["time_to_green_s"]
+    assert compliance["ok"] is True, compliance["findings"]
+    for host in HOSTS:
+        state = drill.state(host)
+        assert state["manifest"] == {"version": "demo-2", "sha256": renewed["sha256"]}, host
+        assert state["previous"]["sha256"] == drill.lab.demo["manifest_sha256"], host
+        assert drill.lab.readlink(host, "current") == renewed["sha256"]
+        assert drill.lab.readlink(host, "previous") == drill.lab.demo["manifest_sha256"]
+    for host in SIGNERS:
+        held = drill.identities(host)
+        assert renewed["sha1"] in held and drill.lab.demo["identity_sha1"] in held, host
+        assert drill.sign(host, renewed["sha1"]) == 0 and drill.sign(host, drill.lab.demo["identity_sha1"]) == 0
+
+
+def test_rerunning_a_completed_rotation_changes_nothing(drill, renewed):
+    run = drill.rotate(renewed, rotate_serial=4)
+    assert run.rc == 0, run
+    assert all(r["changed"] == 0 for r in run.recap.values()), run
+    assert set(host["outcome"] for host in run.report["hosts"].values()) == {"already"}
+
+
+# --- a region goes down in the middle of a rotation ------------------------------------------------
+
+
+@pytest.fixture(scope="module")
+def third(drill):
+    return lab_vars(drill, issue(drill.lab, "third", "demo-3"))
+
+
+def test_region_down_mid_rotation_then_rerun_completes(drill, renewed, third):
+    extra = rotate_vars(third, rotate_old_manifest=renewed["manifest"], rotate_old_identities=renewed["identities"],
+                        rotate_reports_dir=drill.reports, macmesh_reports_dir=drill.reports)
+    vars_file = os.path.join(make_tempdir(), "vars.json")
+    with open(vars_file, "w") as handle:
+        json.dump(extra, handle)
+    argv = [os.path.join(BIN, "ansible-playbook"), "-i", drill.lab.inventory, ROTATE, "-e", "@" + vars_file, VERBOSE]
+    proc = subprocess.Popen(argv, env=drill.lab.env, cwd=REPO, stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
+                            universal_newlines=True)
+    lines, stopped = [], False
+    try:
+        for line in proc.stdout:
+            lines.append(line)
+            # kr goes down while the canary (hk) rotates, after the preflight read it.
+            if not stopped and line.startswith("PLAY [Canary region]"):
+                drill.lab.meshlab("stop", "kr")
+                stopped = True
+    finally:
+        proc.wait()
+    try:
+        out = "".join(lines)
+        drill.assert_no_secret(out, "the outage run")
+        assert stopped and proc.returncode != 0, out[-4000:]
+        with open(os.path.join(drill.reports, "rotation.json")) as handle:
+            report = json.load(handle)
+        hosts = report["hosts"]
+        assert hosts["hk-mini-01"]["outcome"] == "green" and hosts["jp-mini-01"]["outcome"] == "green", report
+        assert hosts["kr-mini-01"]["outcome"] == "unreachable", report
+        assert hosts["sg-mini-01"]["outcome"] == hosts["us-mini-01"]["outcome"] == "not_started", report
+        assert report["regions"]["kr"]["status"] == "unreachable", report
+        assert report["status"] == "incomplete"
+        # The others are consistent: done regions on demo-3, the rest untouched on demo-2.
+        for host, sha in (("hk-mini-01", third["sha256"]), ("jp-mini-01", third["sha256"]),
+                          ("sg-mini-01", renewed["sha256"]), ("us-mini-01", renewed["sha256"])):
+            assert drill.lab.readlink(host, "current") == sha, host
+            assert hosts[host]["sha256"] == sha, host
+        assert "kr: unreachable version=demo-2" in out
+    finally:
+        drill.lab.meshlab("start", "kr")
+    run = drill.rotate(third, rotate_old_manifest=renewed["manifest"], rotate_old_identities=renewed["identities"])
+    assert run.rc == 0, run
+    outcomes = dict((host, entry["outcome"]) for host, entry in run.report["hosts"].items())
+    assert outcomes == {"hk-mini-01": "already", "jp-mini-01": "already", "kr-mini-01": "green",
+                        "sg-mini-01": "green", "us-mini-01": "green"}, run.report
+    for host in HOSTS:
+        assert drill.lab.readlink(host, "current") == third["sha256"], host
+
+
+# --- revoke (during the overlap) and retire (gated) -----------------------------------------------------------------------
+
+
+def test_revoke_removes_a_leaked_identity_everywhere_in_one_run(drill, renewed, third):
+    # During the overlap the signers hold demo-2 and demo-3: demo-2's key leaks.
+    leaked = renewed["sha1"]
+    assert all(leaked in drill.identities(host) for host in SIGNERS)
+    probe = drill.lab.sh("hk-mini-01", "printf 'read /Users/ci-build UniqueID\\n' | dscl . >/dev/null", check=False)
+    extra = dict(GATE, revoke_sha1s=[leaked], revoke_identities=third["identities"],
+                 revoke_account_password=probe.returncode == 0)
+    hashes_before = dict((host, drill.lab.sh(host, "sha256sum %s" % KEYCHAIN).stdout) for host in SIGNERS)
+    run = drill.play(REVOKE, extra)
+    assert run.rc == 0, run
+    with open(os.path.join(drill.reports, "revoke.json")) as handle:
+        report = json.load(handle)
+    assert report["complete"] is True and report["compromised"] == [leaked], report
+    assert sorted(report["hosts_touched"]) == SIGNERS, report
+    assert 0 < report["time_to_green_s"] < 60, report
+    assert "REVOKE COMPLETE" in run.out
+    for host in HOSTS:
+        assert leaked not in drill.identities(host), host
+    for host in SIGNERS:
+        assert drill.sign(host, leaked) != 0, host
+        assert drill.sign(host, third["sha1"]) == 0, host
+        # The keychain file itself was replaced.
+        assert drill.lab.sh(host, "sha256sum %s" % KEYCHAIN).stdout != hashes_before[host], host
+
+
+def test_retire_is_gated_then_removes_the_old_material(drill, renewed, third):
+    common = dict(rotate_phase="retire", rotate_old_manifest=renewed["manifest"],
+                  rotate_old_identities=renewed["identities"])
+    refused = drill.rotate(third, rotate_force=False, **common)
+    assert refused.rc != 0 and "REFUSED: the overlap runs until" in refused.out, refused
+    run = drill.rotate(third, **common)
+    assert run.rc == 0, run
+    assert run.report["status"] == "complete", run.report
+    for host in HOSTS:
+        assert drill.state(host)["phase"] == "retired"
+        assert drill.lab.readlink(host, "previous") == ""
+        assert drill.lab.sh(host, "test ! -e %s/%s" % (PROFILE_ROOT, renewed["sha256"]), check=False).returncode == 0
+    for host in SIGNERS:
+        held = drill.identities(host)
+        assert renewed["sha1"] not in held and third["sha1"] in held, host
+        assert drill.sign(host, third["sha1"]) == 0, host
+
+
+def test_no_secret_in_the_argv_audit_of_any_node(drill):
+    for host in HOSTS:
+        audit = drill.lab.sh(host, "cat /var/log/macemu/audit.log").stdout
+        assert audit, host
+        drill.assert_no_secret(audit, "%s /var/log/macemu/audit.log" % host)

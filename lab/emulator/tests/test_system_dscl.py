@@ -143,3 +143,24 @@ def test_darwinuser_sequence_creates_a_real_account():
         assert node_run("dscl", ".", "-delete", "/Users/" + name).returncode == 0
     gone = node_run("dscl", ".", "-read", "/Users/" + name, "UniqueID")
     assert (gone.returncode, gone.stderr) == (56, NOT_FOUND)
+
+
+@node_only
+def test_interactive_dscl_takes_commands_and_the_password_on_stdin():
+    name = "macemu-t2"
+    node_run("dscl", ".", "-delete", "/Users/" + name)
+    assert node_run("dscl", ".", "-create", "/Users/" + name).returncode == 0
+    try:
+        script = "create /Users/%s UniqueID 1502\npasswd /Users/%s S3cretNotInArgv\n" % (name, name)
+        if IN_NODE:
+            out = subprocess.run(["dscl", "."], input=script, capture_output=True, text=True)
+        else:
+            out = subprocess.run([MESHLAB, "exec", LAB_NODE, "--", "dscl", "."], input=script, capture_output=True,
+                                 text=True, env=dict(os.environ, MESHLAB_DIR=LAB_DIR))
+        assert out.returncode == 0, out.stderr
+        assert node_run("id", "-u", name).stdout == "1502\n"
+        assert node_run("sh", "-c", "getent shadow %s | cut -d: -f2 | cut -c1-3" % name).stdout.strip() not in ("", "*", "!")
+        audit = node_run("cat", "/var/log/macemu/audit.log").stdout
+        assert "S3cretNotInArgv" not in audit
+    finally:
+        node_run("dscl", ".", "-delete", "/Users/" + name)

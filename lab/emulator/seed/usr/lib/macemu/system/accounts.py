@@ -443,11 +443,32 @@ COMMANDS = {
 }
 
 
+def dscl_interactive(datasource):
+    """`dscl .` with no command: one command per stdin line, dash optional (as dscl's prompt takes them).
+
+    Secrets (passwd) then travel on stdin instead of argv; only the datasource is audited.
+    """
+    status = 0
+    for line in sys.stdin.read().splitlines():
+        words = line.split()
+        if not words:
+            continue
+        command = words[0] if words[0].startswith("-") else "-" + words[0]
+        status = _dscl_run([datasource, command] + words[1:]) or status
+    return status
+
+
 def dscl_main(argv):
     common.audit(argv)
     args = list(argv[1:])
     while args and args[0] in ("-q", "-raw", "-plist", "-url"):
         args.pop(0)
+    if len(args) == 1 and args[0] in (".", "localhost", "/Local/Default", "/Search"):
+        return dscl_interactive(args[0])
+    return _dscl_run(args)
+
+
+def _dscl_run(args):
     if len(args) < 3 or args[0] not in (".", "localhost", "/Local/Default", "/Search"):
         sys.stderr.write("usage: dscl [options] [<datasource> [<command>]]\n")
         return 64
