@@ -114,12 +114,18 @@ def _keep_earliest(items, key, label, expires, host):
         item["expires"] = expires
 
 
-def build_report(parity, facts, manifest, topology, generated_at, correlation_id, before=None):
+class SectionNameError(ValueError):
+    """An extra section would overwrite a key of the compliance document."""
+
+
+def build_report(parity, facts, manifest, topology, generated_at, correlation_id, before=None, sections=None):
     """Return the ``compliance.json`` document.
 
     ``parity`` is the ``mesh_parity`` result, ``facts`` host -> ``signing_info`` result (with
     ``region`` and ``tier``), ``manifest`` ``{version, sha256}``, ``before`` an earlier parity
-    result (enforce mode: the audit before repairs) or ``None``.
+    result (enforce mode: the audit before repairs) or ``None``. ``sections`` adds named top-level
+    sections (e.g. a rotation's time to green), listed under ``sections``; they never change the
+    verdict, and a name the document already uses raises :class:`SectionNameError`.
     """
     now = _parse_iso(generated_at)
     findings = sorted(parity.get("findings") or [], key=lambda f: (f.get("region") or "", f.get("host") or "", f["code"]))
@@ -181,6 +187,12 @@ def build_report(parity, facts, manifest, topology, generated_at, correlation_id
         "findings": findings,
         "timeline": timeline(facts, now),
     }
+    if sections:
+        clashing = sorted(name for name in sections if name in report or name in ("before", "sections"))
+        if clashing:
+            raise SectionNameError("%s already belong to the compliance document; choose other names" % ", ".join(clashing))
+        report.update(sections)
+        report["sections"] = sorted(sections)
     if before is not None:
         report["before"] = {
             "ok": not any(f["severity"] == "error" for f in before.get("findings") or []),

@@ -73,7 +73,7 @@ options:
       - A name the document already uses (for example C(findings)) is refused.
     type: dict
     default: {}
-    version_added: 0.2.0
+    version_added: 0.1.0
   generated_at:
     description: The time of the audit as C(YYYY-MM-DDTHH:MM:SSZ) (UTC). Defaults to now.
     type: str
@@ -122,6 +122,7 @@ from ansible.module_utils.basic import AnsibleModule
 
 from ansible_collections.macmesh.signing.plugins.module_utils._report import (
     RENDERERS,
+    SectionNameError,
     build_report,
     utc_now,
 )
@@ -177,16 +178,12 @@ def main():
         module.fail_json(msg="parity: expected the result of macmesh.signing.mesh_parity (with 'findings' and 'hosts')")
     try:
         report = build_report(params["parity"], params["facts"], params["manifest"], params["topology"],
-                              generated_at, params["correlation_id"], before=params["before"])
+                              generated_at, params["correlation_id"], before=params["before"],
+                              sections=params["sections"])
+    except SectionNameError as exc:
+        module.fail_json(msg="sections: %s" % exc)
     except (KeyError, TypeError, ValueError) as exc:
         module.fail_json(msg="parity/facts: cannot build the report: %s" % exc)
-
-    clashing = sorted(name for name in params["sections"] if name in report or name == "sections")
-    if clashing:
-        module.fail_json(msg="sections: %s already belong to the compliance document; choose other names" % ", ".join(clashing))
-    if params["sections"]:
-        report.update(params["sections"])
-        report["sections"] = sorted(params["sections"])
     dest = params["dest"]
     previous = None
     previous_path = os.path.join(dest, "compliance.json")

@@ -128,3 +128,20 @@ def test_timeline_labels_keep_their_id_and_axis_has_few_ticks():
     svg = _report._svg_timeline(items)
     assert svg.count("text-anchor=\"middle\"") <= 8  # ticks, not one label per threshold
     assert "today" in svg and "under 7 days" in svg
+
+
+def test_sections_are_added_listed_and_shown_without_changing_the_verdict():
+    rotation = {"regions": {"hk": {"version": "v2", "time_to_green_s": 17.2}}, "total_s": 40.1}
+    report = _report.build_report(_parity(), _facts(), {"version": "v1", "sha256": "a" * 64}, "dedicated", NOW, "cid-1",
+                                  sections={"rotation": rotation})
+    assert report["rotation"] == rotation and report["sections"] == ["rotation"]
+    assert report["ok"] is False and report["counts"]["errors"] == 2
+    page = _report.render_html(report)
+    assert "<h2>rotation</h2>" in page and "time_to_green_s" in page
+
+
+@pytest.mark.parametrize("name", ["findings", "hosts", "ok", "sections", "before"])
+def test_a_section_may_not_overwrite_the_document(name):
+    with pytest.raises(_report.SectionNameError, match=name):
+        _report.build_report(_parity(), _facts(), {"version": "v1", "sha256": "a" * 64}, "dedicated", NOW, "cid-1",
+                             sections={name: {}})
