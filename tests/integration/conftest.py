@@ -12,7 +12,7 @@ import sys
 
 import pytest
 
-from labkit import MESHLAB, REPO, Lab, load_demo_assets
+from labkit import HOSTS, MESHLAB, REPO, Lab, load_demo_assets
 
 
 def _lab_usable():
@@ -49,10 +49,17 @@ def lab(tmp_path_factory):
     shutil.copy(os.path.join(state_dir, "inventory.yml"), os.path.join(inventory_dir, "hosts.yml"))
     os.symlink(os.path.join(REPO, "inventories", "lab", "group_vars"), os.path.join(inventory_dir, "group_vars"))
 
-    yield Lab(state_dir, subnet, os.path.join(inventory_dir, "hosts.yml"), collections, demo_dir)
+    lab = Lab(state_dir, subnet, os.path.join(inventory_dir, "hosts.yml"), collections, demo_dir)
+    yield lab
 
-    if not reuse:
-        subprocess.run([MESHLAB, "down", "--purge"], env=env, check=False, stdout=subprocess.PIPE, timeout=300)
+    # Across the whole run, no keychain password or p12 passphrase reached any argv on any node.
+    try:
+        for host in HOSTS:
+            audit = lab.sh(host, "cat /var/log/macemu/audit.log", check=False).stdout
+            lab.assert_no_secret(audit, "%s /var/log/macemu/audit.log" % host)
+    finally:
+        if not reuse:
+            subprocess.run([MESHLAB, "down", "--purge"], env=env, check=False, stdout=subprocess.PIPE, timeout=300)
 
 
 @pytest.fixture(scope="session")

@@ -95,12 +95,28 @@ class Lab(object):
     def playbook_argv(self, *args):
         return [os.path.join(BIN, "ansible-playbook"), "-i", self.inventory, PLAYBOOK] + list(args)
 
+    def secrets(self):
+        """The lab's real secrets: the keychain password and the demo p12 passphrase."""
+        values = []
+        for path in (os.path.join(self.state_dir, "secrets", "keychain_password"),
+                     os.path.join(self.demo_dir, "identity", "distribution.p12.passphrase")):
+            with open(path) as handle:
+                values.append(handle.read().strip())
+        return [value for value in values if value]
+
+    def assert_no_secret(self, text, where):
+        """Fail naming the place, never the value."""
+        leaked = [index for index, value in enumerate(self.secrets()) if value in text]
+        assert not leaked, "%s contains lab secret #%s (keychain password = 0, p12 passphrase = 1)" % (where, leaked)
+
     def playbook(self, *args, extra_vars=None):
+        """Run the bootstrap; every run's output, at any verbosity, is checked for the lab's secrets."""
         argv = self.playbook_argv(*args)
         if extra_vars is not None:
             argv += ["-e", json.dumps(extra_vars)]
         proc = subprocess.run(argv, env=self.env, cwd=REPO, stdout=subprocess.PIPE,
                               stderr=subprocess.STDOUT, universal_newlines=True, timeout=900, check=False)
+        self.assert_no_secret(proc.stdout, "ansible-playbook %s output" % " ".join(args))
         return Run(proc)
 
     def meshlab(self, *args, check=True, input=None):
