@@ -53,8 +53,9 @@ options:
   version:
     description:
       - Label stored in the manifest (for example a release tag). It does not change the manifest C(sha256).
+      - When omitted, the label is C(sha-) followed by the first 12 hex digits of the manifest C(sha256), so
+        the same profiles always get the same label and re-running stays idempotent.
     type: str
-    required: true
   allow_expired:
     description:
       - Accept profiles whose ExpirationDate has passed.
@@ -303,6 +304,8 @@ def run(module):
 
     profiles = read_profiles(src)
     manifest = build_manifest([manifest_entry(profile, filename) for _path, profile, filename in profiles], params["version"])
+    if params["version"] is None:
+        manifest["version"] = "sha-" + manifest["sha256"][:12]
     try:
         validate_manifest(
             manifest, src, allow_expired=params["allow_expired"], allow_mixed_teams=params["allow_mixed_teams"]
@@ -333,7 +336,7 @@ def main():
         argument_spec=dict(
             src=dict(type="path", required=True),
             dest=dict(type="path", required=True),
-            version=dict(type="str", required=True),
+            version=dict(type="str"),
             allow_expired=dict(type="bool", default=False),
             allow_mixed_teams=dict(type="bool", default=False),
             identities=dict(

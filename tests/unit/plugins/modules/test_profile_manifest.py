@@ -127,6 +127,15 @@ def test_version_label_does_not_change_sha256(fastlane):
     assert relabelled["sha256"] == first["sha256"]
 
 
+def test_without_version_the_label_derives_from_the_content(fastlane):
+    # The acceptance command gives no version: the label must still be stable.
+    params = dict((key, value) for key, value in fastlane.items() if key != "version")
+    first = run(params)
+    assert first["changed"] is True
+    assert first["manifest"]["version"] == "sha-" + first["sha256"][:12]
+    assert run(params)["changed"] is False
+
+
 def test_rewrites_a_tampered_manifest(fastlane):
     first = run(fastlane)
     with open(fastlane["dest"], "w", encoding="utf-8") as handle:
