@@ -42,7 +42,9 @@ $(GET_PIP): tests/ansible-test/get_pip.py
 	mkdir -p $(dir $@)
 	cp $< $@
 
-test: unit py39 sanity units lint lab-test integration molecule
+# -k: every suite runs and reports, even after one fails; make still exits non-zero.
+test:
+	$(MAKE) -k unit py39 sanity units lint lab-test integration molecule
 	@echo "make test: all suites passed"
 
 unit: venv
