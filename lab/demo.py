@@ -2,8 +2,9 @@
 """`make demo`: the whole product on one Linux machine, against the five-node lab.
 
 Steps: lab up (reused when already running) -> fake demo signing material -> bootstrap all five
-regions -> compliance audit with reports -> how to look and how to tear down. Every step is the
-command a platform engineer would type; they are printed before they run.
+regions -> compliance audit with reports -> rotation rehearsal (renewed identity and profiles,
+canary region first, time to green) -> audit of the rotated mesh -> how to look and how to tear
+down. Every step is the command a platform engineer would type; they are printed before they run.
 """
 
 import json
@@ -43,6 +44,50 @@ def lab_is_up():
     return bool(states) and all(state == "up" for state in states)
 
 
+def write_vars(path, data):
+    """Extra vars that hold a secret go through a 0600 file (-e @file), never the command line."""
+    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+    with os.fdopen(fd, "w") as handle:
+        json.dump(data, handle)
+    return "@" + path
+
+
+def read(path):
+    with open(path) as handle:
+        return handle.read().strip()
+
+
+def rehearse_rotation(playbook):
+    """Rotate to renewed material (forced: the demo material is far from its expiry window)."""
+    renewal_dir = os.path.join(STATE, "demo-renewal")
+    argv = [sys.executable, os.path.join(HERE, "demo_assets.py"), "--out", DEMO_DIR, "--renewal", renewal_dir,
+            "--version", "demo-2"]
+    print("\n==> Issue renewed (fake) identity and profiles for a rotation rehearsal\n    $ %s" % " ".join(argv), flush=True)
+    renewal = json.loads(subprocess.run(argv, cwd=REPO, capture_output=True, text=True, check=True).stdout)
+    with open(os.path.join(DEMO_DIR, "demo.json")) as handle:
+        demo = json.load(handle)
+    new_identity = {"src": renewal["identities"][0]["src"], "sha1": renewal["sha1"],
+                    "passphrase": read(renewal["p12_passphrase_file"])}
+    rotate_vars = write_vars(os.path.join(renewal_dir, "rotate-vars.json"), {
+        "rotate_ticket": "DEMO-1", "rotate_approvers": ["demo-operator-a", "demo-operator-b"],
+        "rotate_force": True, "rotate_force_reason": "make demo rehearsal: the demo material is far from expiry",
+        "rotate_manifest": renewal["manifest"], "rotate_identities": [new_identity],
+        "rotate_reports_dir": REPORTS,
+    })
+    step("Rotation rehearsal: canary region hk first, then the others; time to green in the report",
+         [playbook, "-i", "inventories/lab", "macmesh.signing.rotate", "-e", rotate_vars])
+    # During the overlap both identities are declared and the new manifest is the frozen one.
+    overlap_vars = write_vars(os.path.join(renewal_dir, "overlap-vars.json"), {
+        "profile_mounts_manifest": renewal["manifest"], "profile_mounts_src": renewal["profiles_dir"],
+        "keychain_identities": [
+            {"src": demo["p12"], "sha1": demo["identity_sha1"], "passphrase": read(demo["p12_passphrase_file"])},
+            new_identity],
+        "macmesh_reports_dir": REPORTS,
+    })
+    return step("Compliance audit of the rotated mesh (old and new identities overlap)",
+                [playbook, "-i", "inventories/lab", "macmesh.signing.converge", "-e", overlap_vars], check=False)
+
+
 def main():
     playbook = os.path.join(BIN, "ansible-playbook")
     if lab_is_up():
@@ -51,16 +96,14 @@ def main():
         step("Start the five-node lab (hk, jp, kr, sg, us on 127.0.1.1-5)", [os.path.join(HERE, "meshlab"), "up"])
     step("Generate clearly fake demo signing material", [sys.executable, os.path.join(HERE, "demo_assets.py"), "--out", DEMO_DIR])
     step("Bootstrap every region", [playbook, "-i", "inventories/lab", "macmesh.signing.bootstrap"])
-    audit_rc = None
-    if os.path.exists(os.path.join(REPO, "playbooks", "converge.yml")):
-        audit_rc = step("Compliance audit of the whole mesh", [playbook, "-i", "inventories/lab", "macmesh.signing.converge",
-                                                             "-e", "macmesh_reports_dir=%s" % REPORTS], check=False)
+    step("Compliance audit of the whole mesh", [playbook, "-i", "inventories/lab", "macmesh.signing.converge",
+                                                "-e", "macmesh_reports_dir=%s" % REPORTS])
+    audit_rc = rehearse_rotation(playbook)
     print("""
 ==> Done.
     The per-node summary is the last task of the bootstrap output above.""")
-    if audit_rc is not None:
-        print("    Compliance reports (audit exit %d): %s/compliance.html, compliance.json, compliance.junit.xml"
-              % (audit_rc, REPORTS))
+    print("    Reports (last audit exit %d): %s/compliance.html, compliance.json, compliance.junit.xml,"
+          " rotation.json" % (audit_rc, REPORTS))
     print("""    Look around:  lab/meshlab exec hk-mini-01 -- security find-identity -v -p codesigning \\
                     /Users/ci-build/Library/Keychains/ci-build.keychain-db
     Tear down:    make demo-down      (or: lab/meshlab down --purge to also forget keys and demo material)""")

@@ -339,13 +339,57 @@ def generate(out, version="demo-1"):
     return demo
 
 
+def issue_renewal(demo_dir, out, version, broken=False, mismatch=False, expires_days=400):
+    """Renewed material for a rotation: a new identity (p12 + passphrase file) from the demo CA and
+    new profiles (new UUIDs) for it, with their manifest. Returns what rotate.yml takes.
+
+    broken: the identity has no code-signing usage (it imports, but codesign cannot use it).
+    mismatch: the profiles list the OLD identity instead of the new one.
+    """
+    ca_key, ca_cert, signer_key, signer_cert, old_cert = load_private(demo_dir)
+    shutil.rmtree(out, ignore_errors=True)
+    if broken:
+        subject = _name(IDENTITY_NAME, unit=TEAM_ID, uid=TEAM_ID)
+        key, cert = issue_leaf(ca_key, ca_cert, subject, ExtendedKeyUsageOID.CLIENT_AUTH)
+    else:
+        key, cert = make_identity(ca_key, ca_cert)
+    passphrase = new_passphrase()
+    p12 = os.path.join(out, "identity", "distribution.p12")
+    write_file(p12, legacy_p12(key, cert, [ca_cert], passphrase), 0o600)
+    write_file(p12 + ".passphrase", passphrase.encode("ascii"), 0o600)
+    profiles_dir = os.path.join(out, "profiles")
+    for bundle_id in BUNDLE_IDS:
+        body = profile_plist(bundle_id, old_cert if mismatch else cert, expires_days=expires_days)
+        write_file(os.path.join(profiles_dir, "%s.mobileprovision" % body["UUID"]),
+                   sign_profile(body, signer_key, signer_cert, ca_cert))
+    manifest = build_manifest(profiles_dir, os.path.join(out, "profiles.json"), version)
+    sha1 = cert.fingerprint(hashes.SHA1()).hex().upper()
+    return {
+        "manifest": os.path.join(out, "profiles.json"),
+        "profiles_dir": profiles_dir,
+        "version": version,
+        "sha256": manifest["sha256"],
+        "sha1": sha1,
+        "passphrase": passphrase,
+        "p12_passphrase_file": p12 + ".passphrase",
+        "identities": [{"src": p12, "passphrase": passphrase, "sha1": sha1}],
+    }
+
+
 def main(argv=None):
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--out", default=DEFAULT_OUT, help="output directory (default: %(default)s)")
     parser.add_argument("--version", default="demo-1", help="manifest version label")
     parser.add_argument("--force", action="store_true", help="regenerate even if the set exists")
+    parser.add_argument("--renewal", metavar="DIR",
+                        help="issue renewed material for a rotation into DIR from the set in --out")
     args = parser.parse_args(argv)
     out = os.path.abspath(args.out)
+    if args.renewal:
+        renewal = issue_renewal(out, os.path.abspath(args.renewal), args.version)
+        renewal.pop("passphrase")  # stdout is not a place for secrets: it is in p12_passphrase_file
+        print(json.dumps(renewal, indent=2, sort_keys=True))
+        return 0
     summary = os.path.join(out, "demo.json")
     if os.path.exists(summary) and not args.force:
         with open(summary) as handle:

@@ -13,7 +13,6 @@ import shutil
 import subprocess
 
 import pytest
-from cryptography.x509.oid import ExtendedKeyUsageOID
 
 from labkit import BIN, HOSTS, KEYCHAIN, MESHLAB, PROFILE_ROOT, REPO, SIGNERS, Run, load_demo_assets, make_tempdir
 
@@ -33,46 +32,18 @@ VERBOSE = "-vvv"
 
 
 def issue(lab, name, version, broken=False, mismatch=False):
-    """A renewed identity (p12 + passphrase) and new profiles for it, with their manifest.
-
-    broken: the identity has no code-signing usage (imports, but codesign cannot use it).
-    mismatch: the profiles list the OLD identity instead of the new one.
-    """
+    """Renewed material from the lab's fake demo CA (lab/demo_assets.issue_renewal)."""
     demo = load_demo_assets()
-    ca_key, ca_cert, signer_key, signer_cert, old_cert = demo.load_private(lab.demo_dir)
-    out = os.path.join(lab.state_dir, "rotation", name)
-    shutil.rmtree(out, ignore_errors=True)
-    if broken:
-        subject = demo._name(demo.IDENTITY_NAME, unit=demo.TEAM_ID, uid=demo.TEAM_ID)
-        key, cert = demo.issue_leaf(ca_key, ca_cert, subject, ExtendedKeyUsageOID.CLIENT_AUTH)
-    else:
-        key, cert = demo.make_identity(ca_key, ca_cert)
-    passphrase = demo.new_passphrase()
-    p12 = os.path.join(out, "identity", "distribution.p12")
-    demo.write_file(p12, demo.legacy_p12(key, cert, [ca_cert], passphrase), 0o600)
-    profiles_dir = os.path.join(out, "profiles")
-    for bundle_id in demo.BUNDLE_IDS:
-        body = demo.profile_plist(bundle_id, old_cert if mismatch else cert, expires_days=400)
-        demo.write_file(os.path.join(profiles_dir, "%s.mobileprovision" % body["UUID"]),
-                        demo.sign_profile(body, signer_key, signer_cert, ca_cert))
     old_env = os.environ.get("ANSIBLE_COLLECTIONS_PATH")
     os.environ["ANSIBLE_COLLECTIONS_PATH"] = lab.collections
     try:
-        manifest = demo.build_manifest(profiles_dir, os.path.join(out, "profiles.json"), version)
+        return demo.issue_renewal(lab.demo_dir, os.path.join(lab.state_dir, "rotation", name), version,
+                                  broken=broken, mismatch=mismatch)
     finally:
         if old_env is None:
             os.environ.pop("ANSIBLE_COLLECTIONS_PATH")
         else:
             os.environ["ANSIBLE_COLLECTIONS_PATH"] = old_env
-    sha1 = cert.fingerprint(demo.hashes.SHA1()).hex().upper()
-    return {
-        "manifest": os.path.join(out, "profiles.json"),
-        "version": version,
-        "sha256": manifest["sha256"],
-        "sha1": sha1,
-        "passphrase": passphrase,
-        "identities": [{"src": p12, "passphrase": passphrase, "sha1": sha1}],
-    }
 
 
 def rotate_vars(material, **extra):
