@@ -124,12 +124,17 @@ def test_an_identity_found_on_a_builder_is_removed(lab):
     with open(lab.demo["p12"], "rb") as handle:
         p12 = handle.read()
     staged = "/Users/ci-build/stray.p12"
-    # Someone imports the distribution identity on a builder by hand (test equipment: argv secrets).
-    script = ("cat > %s && security unlock-keychain -p %s %s && security import %s -k %s -P %s "
-              "-T /usr/bin/codesign >/dev/null; rc=$?; rm -f %s; security lock-keychain %s; exit $rc") % (
-        staged, password, KEYCHAIN, staged, KEYCHAIN, passphrase, staged, KEYCHAIN)
-    proc = lab.meshlab("exec", BUILDER, "-u", "ci-build", "--", "/bin/sh", "-c", script, check=False, input=p12)
+    # Someone imports the distribution identity on a builder by hand. Even test equipment keeps the
+    # secrets off argv (security -i on stdin): the session's audit check covers every node.
+    proc = lab.meshlab("exec", BUILDER, "-u", "ci-build", "--", "/bin/sh", "-c", "cat > %s" % staged,
+                       check=False, input=p12)
     assert proc.returncode == 0, proc.stderr
+    batch = ('unlock-keychain -p "%s" "%s"\nimport "%s" -k "%s" -P "%s" -T /usr/bin/codesign\nlock-keychain "%s"\n'
+             % (password, KEYCHAIN, staged, KEYCHAIN, passphrase, KEYCHAIN))
+    proc = lab.meshlab("exec", BUILDER, "-u", "ci-build", "--", "/usr/bin/security", "-i",
+                       check=False, input=batch.encode())
+    lab.sh(BUILDER, "rm -f %s" % staged)
+    assert proc.returncode == 0 and b"returned" not in proc.stderr, proc.stderr
     assert lab.demo["identity_sha1"] in lab.sh(BUILDER, "security find-identity -p codesigning %s" % KEYCHAIN,
                                                user="ci-build").stdout
     run = lab.playbook("--limit", BUILDER)
