@@ -192,18 +192,22 @@ def test_drift_is_reported_then_repaired(converge, inject):
     assert again.rc == 0 and again.report["findings"] == [], again
 
 
-def test_findings_enforce_cannot_repair(converge):
-    """A clock offset and a stray token are reported (error) but need a human: enforce keeps failing."""
+def test_clock_drift_is_stepped_and_a_stray_token_needs_a_human(converge):
+    """Enforce steps a drifted clock (sntp -sS); a stray token is reported (error) and stays one."""
     lab = converge.lab
     lab.sh("kr-mini-01", "echo 120.5 > /var/db/macemu/sntp_offset")
     token = "ghp_" + "A1b2C3d4E5" * 4
     lab.sh("us-mini-01", "mkdir -p /Users/ci-build/.config/gh && printf 'github.com:\\n  oauth_token: %s\\n' > %s"
            % (token, GH_TOKEN_FILE))
     try:
+        audit = converge.run()
+        assert audit.rc != 0, audit
+        assert codes_by_host(audit.report) == {"kr-mini-01": {"CLOCK_OFFSET"}, "us-mini-01": {"SECRET_FOUND"}}, \
+            audit.report["findings"]
         enforce = converge.run(enforce=True)
         assert enforce.rc != 0, enforce
-        found = codes_by_host(enforce.report)
-        assert found == {"kr-mini-01": {"CLOCK_OFFSET"}, "us-mini-01": {"SECRET_FOUND"}}, enforce.report["findings"]
+        assert codes_by_host(enforce.report) == {"us-mini-01": {"SECRET_FOUND"}}, enforce.report["findings"]
+        assert {(f["host"], f["code"]) for f in enforce.report["before"]["findings"]} >= {("kr-mini-01", "CLOCK_OFFSET")}
         assert token not in enforce.out and token not in json.dumps(enforce.report)
         assert GH_TOKEN_FILE in json.dumps(enforce.report)
     finally:

@@ -80,6 +80,14 @@ def test_sntp_offset_file_overrides_node_json_at_run_time(env):
     assert env.run("sntp", "time.apple.com").stdout.startswith("+0.012300 +/- ")
 
 
+def test_sntp_step_corrects_the_simulated_clock_as_root(env):
+    env.state.mkdir()
+    (env.state / "sntp_offset").write_text("120.5\n")
+    stepped = env.run("sntp", "-sS", "time.apple.com")
+    assert stepped.returncode == 0 and stepped.stdout.startswith("+120.500000 +/- ")
+    assert env.run("sntp", "time.apple.com").stdout.startswith("+0.000000 +/- ")
+
+
 def test_sysctl_answers_the_keys_ansible_reads(env):
     out = env.run("sysctl", "hw.model", "kern.osversion", "machdep.cpu.brand_string", "hw.memsize")
     assert out.stdout.splitlines() == ["hw.model: Mac14,3", "kern.osversion: 23G93",

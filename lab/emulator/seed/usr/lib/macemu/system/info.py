@@ -152,13 +152,15 @@ def sntp_main(argv):
     common.audit(argv)
     args = [a for a in argv[1:]]
     servers = []
+    set_clock = False
     while args:
         arg = args.pop(0)
         if arg in ("-t", "-k", "-K", "-M", "-g", "-o", "-l", "-c", "-e"):
             if args:
                 args.pop(0)
         elif arg.startswith("-"):
-            continue  # -s/-S (set the clock) are accepted; the lab never touches the host clock
+            # -s/-S (slew/step the clock): the node's simulated clock, never the host's.
+            set_clock = set_clock or any(flag in arg for flag in "sS")
         else:
             servers.append(arg)
     if not servers:
@@ -169,6 +171,13 @@ def sntp_main(argv):
     error = 0.02 + (digest[0] % 100) / 10000.0
     for server in servers:
         sys.stdout.write("%+.6f +/- %.6f %s %s\n" % (offset, error, server, _server_address(server)))
+    if set_clock:
+        if os.geteuid() != 0:
+            sys.stderr.write("sntp: settimeofday(): Operation not permitted\n")
+            return 1
+        common.ensure_dir(common.state_dir())
+        with open(os.path.join(common.state_dir(), "sntp_offset"), "w") as handle:
+            handle.write("0.0\n")
     return 0
 
 
