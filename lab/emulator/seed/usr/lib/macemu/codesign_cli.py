@@ -106,13 +106,7 @@ def _search_keychains(keychain_filter):
         paths = [p for p in paths if p == wanted]
         if not paths:
             raise Failure("error: The specified item could not be found in the keychain.")
-    found = []
-    for path in paths:
-        try:
-            found.append((path, kc.Keychain.open(path)))
-        except SecError:
-            continue
-    return found
+    return kc.open_all(paths)
 
 
 def find_identity(spec, keychain_filter):

@@ -615,3 +615,13 @@ class Keychain(object):
                 return cert
         raise SecError(errSecItemNotFound)
 
+
+def open_all(paths):
+    """(path, Keychain) for every path that opens; the others are skipped, as a search does."""
+    found = []
+    for path in paths:
+        try:
+            found.append((path, Keychain.open(path)))
+        except SecError:
+            continue
+    return found

@@ -384,13 +384,7 @@ def _search(names):
         paths = [kc.resolve(n) for n in names]
     else:
         paths = kc.search_list("user") + kc.search_list("system")
-    found = []
-    for path in paths:
-        try:
-            found.append((path, kc.Keychain.open(path)))
-        except SecError:
-            continue
-    return found
+    return kc.open_all(paths)
 
 
 def cmd_delete_identity(args, ctx):
