@@ -17,19 +17,19 @@ ANSIBLE_TEST_PY ?= 3.11
 export ANSIBLE_COLLECTIONS_PATH := $(COLL_ROOT)
 export ANSIBLE_CONFIG := $(ROOT)/ansible.cfg
 
-.PHONY: help venv deps collection-tree test unit sanity units lint py39 changelog lab-test integration \
+.PHONY: help host-deps venv deps collection-tree test unit sanity units lint py39 changelog lab-test integration \
         molecule demo demo-down build clean
 
 help:
 	@echo "make demo   - lab up, bootstrap all five regions, print the per-node summary"
 	@echo "make test   - every test: unit, sanity, lint, Python 3.9 check, lab, emulator, integration, molecule"
 
-$(VENV)/.installed: requirements-dev.txt
-	test -x $(PY) || python3 -m venv $(VENV)
-	$(PY) -m pip install -q -r requirements-dev.txt
-	touch $@
+# tools/host-deps installs the Debian packages (sshd for the lab, nftables, ...) and the venv: one
+# script for make demo, make test and .ci/run, so a fresh machine needs nothing done by hand.
+host-deps:
+	VENV=$(VENV) $(ROOT)/tools/host-deps
 
-venv: $(VENV)/.installed
+venv: host-deps
 
 # The collection as ansible sees it: a copy of every tracked and untracked-but-not-ignored file.
 collection-tree: venv
@@ -43,7 +43,7 @@ $(GET_PIP): tests/ansible-test/get_pip.py
 	cp $< $@
 
 # -k: every suite runs and reports, even after one fails; make still exits non-zero.
-test:
+test: venv
 	$(MAKE) -k unit py39 sanity units lint lab-test integration molecule
 	@echo "make test: all suites passed"
 
