@@ -26,6 +26,7 @@ import re
 
 from collections.abc import Mapping
 
+from ansible_collections.macmesh.signing.plugins.module_utils import _layout
 from ansible_collections.macmesh.signing.plugins.module_utils._identity import identity_hash
 from ansible_collections.macmesh.signing.plugins.module_utils._manifest import (
     ManifestError,
@@ -35,11 +36,13 @@ from ansible_collections.macmesh.signing.plugins.module_utils._manifest import (
 )
 
 
-DEFAULT_KEYCHAIN_PATH = "/Users/ci-build/Library/Keychains/ci-build.keychain-db"
-DEFAULT_PROFILE_ROOT = "/Library/MacMesh/profiles"
-DEFAULT_KEYCHAIN_OWNER = "ci-build"
-DEFAULT_KEYCHAIN_MODE = "0600"
-TOPOLOGIES = ("dedicated", "distributed", "per_runner")
+DEFAULT_KEYCHAIN_PATH = _layout.LAYOUT["keychain_path"]
+DEFAULT_PROFILE_ROOT = _layout.LAYOUT["profile_root"]
+DEFAULT_KEYCHAIN_OWNER = _layout.LAYOUT["user"]
+DEFAULT_KEYCHAIN_MODE = _layout.LAYOUT["keychain_mode"]
+TOPOLOGIES = _layout.TOPOLOGIES
+# Tier names as they appear in findings and verdicts; the inventory groups behind them are
+# expected.signer_group / expected.builder_group.
 SIGNERS = "signers"
 BUILDERS = "builders"
 ERROR = "error"
@@ -118,7 +121,7 @@ _EXPECTED_KEYS = (
     "manifest", "regions", "keychain_path", "keychain_owner", "keychain_mode", "wrapper_sha256", "profile_root", "topology", "max_key_copies",
     "max_identity_hashes", "declared_identities", "per_runner_identities", "certificate_expiry",
     "keychain_settings", "cert_warn_days", "cert_error_days", "overlap_min_days", "overlap_max_days",
-    "max_clock_offset", "max_clock_offset_error", "now",
+    "max_clock_offset", "max_clock_offset_error", "now", "signer_group", "builder_group",
 )
 _SHA1_RE = re.compile(r"^[0-9A-Fa-f]{40}$")
 _SHA256_RE = re.compile(r"^[0-9a-f]{64}$")
@@ -288,26 +291,37 @@ class _Expected(object):
         if not isinstance(wrapper, str) or not _SHA256_RE.match(wrapper):
             raise ParityInputError("expected.wrapper_sha256", "must be 64 lowercase hex digits, not %r" % (wrapper,))
         self.wrapper_sha256 = wrapper
-        self.topology = expected.get("topology", "dedicated")
+        self.signer_group = self._group_name(expected, "signer_group")
+        self.builder_group = self._group_name(expected, "builder_group")
+        self.topology = expected.get("topology", _layout.POLICY["topology"])
         if self.topology not in TOPOLOGIES:
             raise ParityInputError("expected.topology", "must be one of %s, not %r"
                                    % (", ".join(TOPOLOGIES), self.topology))
-        self.max_key_copies = self._number(expected, "max_key_copies", 2, integer=True, minimum=1)
-        self.max_identity_hashes = self._number(expected, "max_identity_hashes", 2, integer=True, minimum=1)
-        self.cert_warn_days = self._number(expected, "cert_warn_days", 21)
-        self.cert_error_days = self._number(expected, "cert_error_days", 7)
+        self.max_key_copies = self._number(expected, "max_key_copies", _layout.POLICY["max_key_copies"], integer=True, minimum=1)
+        self.max_identity_hashes = self._number(expected, "max_identity_hashes", _layout.POLICY["max_identity_hashes"], integer=True, minimum=1)
+        self.cert_warn_days = self._number(expected, "cert_warn_days", _layout.POLICY["cert_warn_days"])
+        self.cert_error_days = self._number(expected, "cert_error_days", _layout.POLICY["cert_error_days"])
         if self.cert_error_days > self.cert_warn_days:
             raise ParityInputError("expected.cert_error_days", "must not exceed cert_warn_days")
-        self.overlap_min_days = self._number(expected, "overlap_min_days", 7)
-        self.overlap_max_days = self._number(expected, "overlap_max_days", 14)
+        self.overlap_min_days = self._number(expected, "overlap_min_days", _layout.POLICY["overlap_min_days"])
+        self.overlap_max_days = self._number(expected, "overlap_max_days", _layout.POLICY["overlap_max_days"])
         if self.overlap_min_days > self.overlap_max_days:
             raise ParityInputError("expected.overlap_min_days", "must not exceed overlap_max_days")
-        self.max_clock_offset = self._number(expected, "max_clock_offset", 1.0)
-        self.max_clock_offset_error = self._number(expected, "max_clock_offset_error", 30.0)
+        self.max_clock_offset = self._number(expected, "max_clock_offset", _layout.POLICY["max_clock_offset"])
+        self.max_clock_offset_error = self._number(expected, "max_clock_offset_error", _layout.POLICY["max_clock_offset_error"])
         if self.max_clock_offset_error < self.max_clock_offset:
             raise ParityInputError("expected.max_clock_offset_error", "must not be below max_clock_offset")
         self._identities(expected)
         self._keychain_settings(expected.get("keychain_settings"))
+
+    @staticmethod
+    def _group_name(expected, key):
+        value = expected.get(key)
+        if value is None:
+            return _layout.GROUPS[key]
+        if not isinstance(value, str) or not value:
+            raise ParityInputError("expected.%s" % key, "must be an inventory group name, not %r" % (value,))
+        return value
 
     def _manifest(self, manifest):
         self.profiles = None
@@ -505,8 +519,8 @@ class _Evaluation(object):
         for region in exp.regions:
             for host in self._group(region):
                 region_of.setdefault(host, []).append(region)
-        signers = set(self._group(SIGNERS))
-        builders = set(self._group(BUILDERS))
+        signers = set(self._group(self.exp.signer_group))
+        builders = set(self._group(self.exp.builder_group))
 
         for host in self.facts:
             if not isinstance(host, str):

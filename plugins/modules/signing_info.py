@@ -319,6 +319,7 @@ import re
 import stat
 
 from ansible.module_utils.basic import AnsibleModule
+from ansible_collections.macmesh.signing.plugins.module_utils import _layout
 from ansible_collections.macmesh.signing.plugins.module_utils._identity import identity_hash, summary_hash
 from ansible_collections.macmesh.signing.plugins.module_utils._manifest import PROFILE_EXTENSIONS
 from ansible_collections.macmesh.signing.plugins.module_utils._profile import ProfileError, certificate_info, parse_profile
@@ -711,13 +712,13 @@ class NodeReader(object):
 def main():
     module = AnsibleModule(
         argument_spec=dict(
-            user=dict(type="str", default="ci-build"),
+            user=dict(type="str", default=_layout.LAYOUT["user"]),
             keychain=dict(type="path"),
             keychain_password=dict(type="str", no_log=True),
             profile_dirs=dict(type="list", elements="path"),
-            profile_root=dict(type="path", default="/Library/MacMesh/profiles"),
-            wrapper_path=dict(type="path", default="/usr/local/bin/macmesh-keychain-unlock"),
-            ntp_server=dict(type="str", default="time.apple.com"),
+            profile_root=dict(type="path", default=_layout.LAYOUT["profile_root"]),
+            wrapper_path=dict(type="path", default=_layout.LAYOUT["wrapper_path"]),
+            ntp_server=dict(type="str", default=_layout.LAYOUT["ntp_server"]),
             gather=dict(type="list", elements="str", choices=PARTS, default=PARTS),
         ),
         supports_check_mode=True,
