@@ -26,7 +26,7 @@ import re
 
 from collections.abc import Mapping
 
-from ansible_collections.macmesh.signing.plugins.module_utils import _layout
+from ansible_collections.macmesh.signing.plugins.module_utils import _layout, _release
 from ansible_collections.macmesh.signing.plugins.module_utils._identity import identity_hash
 from ansible_collections.macmesh.signing.plugins.module_utils._manifest import (
     ManifestError,
@@ -94,6 +94,14 @@ CODES = {
     "CLOCK_OFFSET": (WARNING, "the host clock is off by more than max_clock_offset seconds "
                               "(error beyond max_clock_offset_error)"),
     "SECRET_FOUND": (ERROR, "the secret scan found a credential on the host (path and kind, never the value)"),
+    "RELEASE_AHEAD": (ERROR, "the host records a newer release than the controller's current one (the controller's "
+                             "releases/current is behind: a rotation promoted elsewhere, or current was moved back)"),
+    "RELEASE_BEHIND": (ERROR, "the host records an older release than the controller's current one (enforce or the "
+                              "bootstrap brings it up to date)"),
+    "RELEASE_MISMATCH": (ERROR, "the host records a release with the current serial but other content (a release file "
+                                "was edited after it was applied)"),
+    "RELEASE_NOT_RECORDED": (WARNING, "the host records no release (bootstrapped before releases; enforce records it)"),
+    "RELEASE_UNREADABLE": (ERROR, "the host's release record cannot be read"),
 }
 
 # signing_info fields, and whom their absence hurts: "all" hosts, key "holder"s only, or
@@ -113,7 +121,7 @@ _FIELD_NEED = {
     "macos_version": "info",
     "clock_offset": "info",
 }
-_NULL_CODES = ("keychain", "wrapper", "active_manifest")
+_NULL_CODES = ("keychain", "wrapper", "active_manifest", "release_state")
 # Read from the same find-identity output as ``identities``: their absence is reported there.
 _DERIVED = ("identity_hash", "summary_hash")
 
@@ -121,7 +129,7 @@ _EXPECTED_KEYS = (
     "manifest", "regions", "keychain_path", "keychain_owner", "keychain_mode", "wrapper_sha256", "profile_root", "topology", "max_key_copies",
     "max_identity_hashes", "declared_identities", "per_runner_identities", "certificate_expiry",
     "keychain_settings", "cert_warn_days", "cert_error_days", "overlap_min_days", "overlap_max_days",
-    "max_clock_offset", "max_clock_offset_error", "now", "signer_group", "builder_group",
+    "max_clock_offset", "max_clock_offset_error", "now", "signer_group", "builder_group", "release",
 )
 _SHA1_RE = re.compile(r"^[0-9A-Fa-f]{40}$")
 _SHA256_RE = re.compile(r"^[0-9a-f]{64}$")
@@ -313,6 +321,17 @@ class _Expected(object):
             raise ParityInputError("expected.max_clock_offset_error", "must not be below max_clock_offset")
         self._identities(expected)
         self._keychain_settings(expected.get("keychain_settings"))
+        self._release(expected.get("release"))
+
+    def _release(self, release):
+        """{version, serial, sha256} of the controller's current release, or None (inventory mode: not checked)."""
+        if release is None or (isinstance(release, Mapping) and release.get("serial") is None):
+            self.release = None
+            return
+        if not isinstance(release, Mapping) or isinstance(release.get("serial"), bool) \
+                or not isinstance(release.get("serial"), int):
+            raise ParityInputError("expected.release", "must be {version, serial, sha256} of the current release or null")
+        self.release = dict(release)
 
     @staticmethod
     def _group_name(expected, key):
@@ -732,6 +751,7 @@ class _HostCheck(object):
         self._duplicates()
         self._clock()
         self._secrets()
+        self._release_state()
 
     def _unavailable(self):
         """FACT_UNAVAILABLE for every value signing_info could not read, as severe as the checks it blocks."""
@@ -989,6 +1009,35 @@ class _HostCheck(object):
             severity = ERROR if abs(offset) > self.exp.max_clock_offset_error else WARNING
             self.add("CLOCK_OFFSET", "clock is off by %+.3f s (max %s s, error beyond %s s)"
                      % (offset, self.exp.max_clock_offset, self.exp.max_clock_offset_error), severity)
+
+    def _release_state(self):
+        """RELEASE_* when the host's release record differs from the controller's current release."""
+        expected = self.exp.release
+        if expected is None:
+            return
+        reason = self.unavailable.get("release_state")
+        if reason == NOT_GATHERED:
+            return
+        record = self.result.get("release_state")
+        if record is None:
+            if reason:
+                self.add("RELEASE_UNREADABLE", "release_state: %s" % reason)
+            else:
+                self.add("RELEASE_NOT_RECORDED", "records no release; the controller's current release is %s (serial %s)"
+                         % (expected.get("version"), expected.get("serial")))
+            return
+        relation = _release.relation(record, expected)
+        node = record.get("release") if isinstance(record, Mapping) else {}
+        what = "runs release %s (serial %s); the controller's current release is %s (serial %s)" % (
+            node.get("version"), node.get("serial"), expected.get("version"), expected.get("serial"))
+        if relation == "ahead":
+            self.add("RELEASE_AHEAD", what)
+        elif relation == "behind":
+            self.add("RELEASE_BEHIND", what)
+        elif relation == "mismatch":
+            self.add("RELEASE_MISMATCH", what + ", with other content")
+        elif relation == "none":
+            self.add("RELEASE_UNREADABLE", "release_state: has no release serial")
 
     def _secrets(self):
         """SECRET_FOUND per secret_scan finding merged into the result as ``secrets`` (absent: not scanned)."""

@@ -38,6 +38,7 @@ CHECKS = (
     ("profile_dirs", ("DUPLICATE_UUID", "PROFILE_DIR", "PROFILE_IN_CACHE")),
     ("clock", ("CLOCK",)),
     ("secrets", ("SECRET",)),
+    ("release", ("RELEASE_",)),
 )
 CHECK_NAMES = tuple(name for name, _prefixes in CHECKS)
 OTHER_CHECK = "other"

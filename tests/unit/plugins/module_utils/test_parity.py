@@ -518,6 +518,22 @@ def clock_far_off(m):
     m.facts["mini-sg"]["clock_offset"] = 120.0
 
 
+RELEASE = {"version": "v2", "serial": 2, "sha256": "e" * 64}
+
+
+def with_release(record_of=None, reason=None):
+    """The controller runs release v2; every host records it, except what ``record_of`` changes."""
+    def mutate(m):
+        m.expected["release"] = dict(RELEASE)
+        for host in HOSTS:
+            m.facts[host]["release_state"] = {"schema": 1, "release": dict(RELEASE)}
+        for host, record in (record_of or {}).items():
+            m.facts[host]["release_state"] = record
+            if reason:
+                m.facts[host].setdefault("unavailable", {})["release_state"] = reason
+    return mutate
+
+
 def computed_identity_hash(m):
     """A result without identity_hash (only some fields registered): computed from the identities."""
     for host in HOSTS:
@@ -616,6 +632,18 @@ CASES = [
     ("clock offset", clock, {("CLOCK_OFFSET", "mini-sg", "warning")}),
     ("clock far off", clock_far_off, {("CLOCK_OFFSET", "mini-sg", "error")}),
     ("identity hash computed", computed_identity_hash, set()),
+    ("release same everywhere", with_release(), set()),
+    ("release ahead", with_release({"sign-hk": {"release": dict(RELEASE, serial=3, version="v3")}}),
+     {("RELEASE_AHEAD", "sign-hk", "error")}),
+    ("release behind", with_release({"mini-jp": {"release": dict(RELEASE, serial=1, version="v1")}}),
+     {("RELEASE_BEHIND", "mini-jp", "error")}),
+    ("release edited", with_release({"mini-jp": {"release": dict(RELEASE, sha256="f" * 64)}}),
+     {("RELEASE_MISMATCH", "mini-jp", "error")}),
+    ("release not recorded", with_release({"mini-sg": None}), {("RELEASE_NOT_RECORDED", "mini-sg", "warning")}),
+    ("release record unreadable", with_release({"mini-sg": None}, reason="/Library/MacMesh/release.json: denied"),
+     {("RELEASE_UNREADABLE", "mini-sg", "error")}),
+    ("release record not gathered", with_release({"mini-sg": None}, reason="not gathered"), set()),
+    ("no release in inventory mode", lambda m: m.expected.update(release=None), set()),
 ]
 
 

@@ -21,6 +21,7 @@ from ansible.module_utils.testing import patch_module_args
 
 from ansible_collections.macmesh.signing.plugins.module_utils._manifest import build_manifest, manifest_entry
 from ansible_collections.macmesh.signing.plugins.module_utils._profile import parse_profile
+from ansible_collections.macmesh.signing.plugins.module_utils import _node
 from ansible_collections.macmesh.signing.plugins.modules import signing_info
 from ansible_collections.macmesh.signing.tests.unit import cms_factory as factory
 
@@ -142,8 +143,8 @@ class Node:
         self.calls = []
         self.stdin = []
         entry = Pwd("ci-build", "*", USER_UID, STAFF_GID, "CI", str(self.home), "/bin/zsh")
-        monkeypatch.setattr(signing_info.pwd, "getpwnam", lambda name: entry if name == "ci-build" else _raise(KeyError(name)))
-        monkeypatch.setattr(signing_info.grp, "getgrall", lambda: [Grp("staff", "*", STAFF_GID, ["ci-build"]), Grp("admin", "*", 80, [])])
+        monkeypatch.setattr(_node.pwd, "getpwnam", lambda name: entry if name == "ci-build" else _raise(KeyError(name)))
+        monkeypatch.setattr(_node.grp, "getgrall", lambda: [Grp("staff", "*", STAFF_GID, ["ci-build"]), Grp("admin", "*", 80, [])])
         monkeypatch.setattr(signing_info.AnsibleModule, "run_command", lambda module, argv, **kw: self.run(argv, **kw))
 
     def run(self, argv, data=None, environ_update=None, handle_exceptions=True, **kwargs):
@@ -363,7 +364,7 @@ def test_unlistable_profile_dir(node, capsys, monkeypatch):
             raise PermissionError(13, "Permission denied", path)
         return real_listdir(path)
 
-    monkeypatch.setattr(signing_info.os, "listdir", listdir)
+    monkeypatch.setattr(_node.os, "listdir", listdir)
     result = run_module(capsys, node.args(gather=["profiles"], profile_dirs=[str(node.new_dir)]))
     assert result["profiles"] == []
     assert "Permission denied" in result["unavailable"]["profiles:%s" % node.new_dir]
@@ -449,7 +450,26 @@ def test_gather_limits_commands(node, capsys):
         assert result["unavailable"][field] == "not gathered"
     assert set(result["unavailable"]) == {
         "identities", "identity_hash", "summary_hash", "certificates", "keychain", "search_list", "default_keychain",
-        "profiles", "profile_dirs", "duplicate_uuids", "active_manifest", "wrapper", "hardware_fingerprint"}
+        "profiles", "profile_dirs", "duplicate_uuids", "active_manifest", "wrapper", "hardware_fingerprint",
+        "release_state"}
+
+
+def test_release_state(node, capsys, tmp_path):
+    path = tmp_path / "release.json"
+    result = run_module(capsys, node.args(gather=["release_state"], release_state_path=str(path)))
+    assert result["release_state"] is None
+    assert "release_state" not in result["unavailable"]
+    record = {"schema": 1, "release": {"version": "v2", "serial": 2, "sha256": "a" * 64}}
+    path.write_text(json.dumps(record))
+    result = run_module(capsys, node.args(gather=["release_state"], release_state_path=str(path)))
+    assert result["release_state"] == record
+    path.write_text("{not json")
+    result = run_module(capsys, node.args(gather=["release_state"], release_state_path=str(path)))
+    assert result["release_state"] is None
+    assert "is not a JSON release record" in result["unavailable"]["release_state"]
+    path.write_text("[]")
+    result = run_module(capsys, node.args(gather=["release_state"], release_state_path=str(path)))
+    assert "has no release object" in result["unavailable"]["release_state"]
 
 
 @pytest.mark.parametrize("output,offset", [
