@@ -243,6 +243,32 @@ def load_private(out):
 
 def build_manifest(profiles_dir, dest, version, identity_cert=None):
     """Run the collection's profile_manifest module on localhost: the product path, not a copy."""
+    args = {"src": profiles_dir, "dest": dest, "version": version}
+    if identity_cert:
+        # The manifest then also proves every profile lists the demo identity.
+        args["identities"] = [{"path": identity_cert}]
+    run_module("macmesh.signing.profile_manifest", args, os.path.dirname(dest))
+    with open(dest, "rb") as handle:
+        return json.load(handle)
+
+
+def initial_release(out, demo, version):
+    """The lab mesh's first release (the desired state bootstrap applies), written by the product's
+    macmesh.signing.release module: <out>/releases/<version>/release.json and <out>/releases/current."""
+    run_module("macmesh.signing.release", {
+        "state": "initial", "releases_dir": os.path.join(out, "releases"), "version": version,
+        "manifest": demo["manifest"], "profiles_dir": demo["profiles_dir"],
+        "identities": [{"sha1": demo["identity_sha1"], "name": demo["identity_name"], "p12": demo["p12"],
+                        "passphrase": {"file": demo["p12_passphrase_file"]}}],
+        # The lab is a `dedicated` mesh with one signer in each of four regions, so the distribution
+        # key lives on four hosts. Production meshes keep the field limit of 2 live copies.
+        "policy": {"max_key_copies": 4},
+    }, out)
+    return os.path.join(out, "releases")
+
+
+def run_module(module, args, cwd):
+    """Run one of the collection's modules on localhost, as an operator would with `ansible -m`."""
     env = dict(os.environ)
     tree = None
     if not env.get("ANSIBLE_COLLECTIONS_PATH"):
@@ -257,25 +283,18 @@ def build_manifest(profiles_dir, dest, version, identity_cert=None):
     env["ANSIBLE_LOCALHOST_WARNING"] = "False"
     env["ANSIBLE_INVENTORY_UNPARSED_WARNING"] = "False"
     ansible = os.path.join(os.path.dirname(sys.executable), "ansible")
-    args = {"src": profiles_dir, "dest": dest, "version": version}
-    if identity_cert:
-        # The manifest then also proves every profile lists the demo identity.
-        args["identities"] = [{"path": identity_cert}]
-    args = json.dumps(args)
     try:
         proc = subprocess.run(
             [ansible, "localhost", "-c", "local", "-e", "ansible_python_interpreter=%s" % sys.executable,
-             "-m", "macmesh.signing.profile_manifest", "-a", args],
-            env=env, cwd=os.path.dirname(dest), stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
+             "-m", module, "-a", json.dumps(args)],
+            env=env, cwd=cwd, stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
             universal_newlines=True,
         )
     finally:
         if tree:
             shutil.rmtree(tree)  # unlinks the symlink, never follows it
     if proc.returncode != 0:
-        raise SystemExit("profile_manifest failed:\n%s" % proc.stdout)
-    with open(dest, "rb") as handle:
-        return json.load(handle)
+        raise SystemExit("%s failed:\n%s" % (module, proc.stdout))
 
 
 def generate(out, version="demo-1"):
@@ -335,6 +354,7 @@ def generate(out, version="demo-1"):
         "manifest_sha256": manifest["sha256"],
         "manifest_version": manifest["version"],
     }
+    demo["releases_dir"] = initial_release(out, demo, version)
     write_file(os.path.join(out, "demo.json"), (json.dumps(demo, indent=2, sort_keys=True) + "\n").encode())
     return demo
 

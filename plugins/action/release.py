@@ -90,8 +90,12 @@ class ActionModule(ActionBase):
         task_vars = task_vars or {}
         args = self._args()
         releases_dir = args["releases_dir"]
-        if releases_dir is None and task_vars.get("macmesh_releases_dir"):
-            releases_dir = self._templar.template(task_vars["macmesh_releases_dir"])
+        if releases_dir is None:
+            # The play's host, else a mesh host (the implicit localhost is in no inventory group).
+            for source in (task_vars, self._reference_vars(task_vars)):
+                if source.get("macmesh_releases_dir"):
+                    releases_dir = self._templar.template(source["macmesh_releases_dir"])
+                    break
         state = args["state"]
         result = {"changed": False}
         try:

@@ -9,6 +9,8 @@ from __future__ import absolute_import, division, print_function
 
 __metaclass__ = type
 
+import json
+
 from collections.abc import Mapping
 
 from ansible.errors import AnsibleFilterError
@@ -28,9 +30,18 @@ def release_node_state(desired, signer=True):
 
 
 def release_guard(recorded, desired, host, allow_downgrade=False, ticket=None):
-    """'' when the job may apply ``desired`` to the node that recorded ``recorded``, else the refusal message."""
+    """'' when the job may apply ``desired`` to the node that recorded ``recorded``, else the refusal message.
+
+    ``recorded`` is the node's record as a mapping, its JSON text (an empty text: no record), or null.
+    """
+    if isinstance(recorded, str):
+        try:
+            recorded = json.loads(recorded) if recorded.strip() else None
+        except ValueError:
+            # An unreadable record protects nothing; the job rewrites it.
+            recorded = None
     if recorded is not None and not isinstance(recorded, Mapping):
-        raise AnsibleFilterError("macmesh.signing.release_guard: the node record must be a mapping or null")
+        raise AnsibleFilterError("macmesh.signing.release_guard: the node record must be a mapping, its JSON text or null")
     return _release.guard(str(host), recorded, _desired(desired, "release_guard"), bool(allow_downgrade), ticket) or ""
 
 

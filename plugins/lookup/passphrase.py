@@ -14,9 +14,9 @@ short_description: The passphrase of a declared signing identity, from where its
 version_added: 0.2.0
 description:
   - Takes an identity as C(keychain_identities) or a release declares it and returns its p12 passphrase.
-  - A release never holds a passphrase. Its C(passphrase) says where the value comes from. C({file: <path>})
+  - "A release never holds a passphrase. Its C(passphrase) says where the value comes from. C({file: <path>})
     reads a file on the controller, decrypting it when it is Ansible-Vault encrypted; trailing newlines are
-    dropped. C({var: <name>}) reads an inventory or vault variable.
+    dropped. C({var: <name>}) reads an inventory or vault variable."
   - A plain string, the form of inventory-declared identities, is returned as it is.
   - The caller's task must set C(no_log).
 options:

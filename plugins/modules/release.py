@@ -23,7 +23,7 @@ description:
     rotation stages the next release, applies it canary first, and promotes it only when every region is green.
   - Without a releases directory (O(releases_dir) and C(macmesh_releases_dir) unset), O(state=current) returns the
     same document built from the inventory's role variables (C(profile_mounts_manifest), C(keychain_identities),
-    C(macmesh_*) policy variables): a simple mesh may stay on plain inventory variables.
+    C(macmesh_*) policy variables). A simple mesh may stay on plain inventory variables.
   - Runs on the controller only (an action plugin); it never contacts the node.
   - The file format is described in C(docs/architecture.md).
 extends_documentation_fragment:
@@ -68,8 +68,8 @@ options:
     type: path
   identities:
     description:
-      - The identities the release adds, C([{sha1, name, p12, passphrase}]) where C(passphrase) is
-        C({file: <path>}) (a vault-encrypted file) or C({var: <name>}) (a vault variable).
+      - "The identities the release adds, C([{sha1, name, p12, passphrase}]) where C(passphrase) is
+        C({file: <path>}) (a vault-encrypted file) or C({var: <name>}) (a vault variable)."
       - A passphrase value is refused with a message naming the field.
     type: list
     elements: dict

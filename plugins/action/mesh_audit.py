@@ -1,0 +1,99 @@
+# -*- coding: utf-8 -*-
+# Copyright: contributors to macmesh.signing
+# GNU General Public License v3.0+ (see LICENSES/GPL-3.0-or-later.txt or https://www.gnu.org/licenses/gpl-3.0.txt)
+# SPDX-License-Identifier: GPL-3.0-or-later
+
+"""Controller side of macmesh.signing.mesh_audit: the converge's evaluation of every node's read.
+
+The documentation is in plugins/modules/mesh_audit.py; the decisions in module_utils/_converge.py.
+"""
+
+from __future__ import absolute_import, division, print_function
+
+__metaclass__ = type
+
+import datetime
+import hashlib
+import json
+import os
+import secrets
+import string
+
+from ansible.errors import AnsibleActionFail
+from ansible.module_utils.common.arg_spec import ArgumentSpecValidator
+from ansible.plugins.action import ActionBase
+
+from ansible_collections.macmesh.signing.plugins.module_utils import _converge, _layout, _parity
+
+SPEC = {
+    "release": {"type": "dict", "required": True},
+    "hosts": {"type": "list", "elements": "str"},
+    "signing_var": {"type": "str", "default": "macmesh_signing"},
+    "secrets_var": {"type": "str", "default": "macmesh_secrets"},
+    "per_runner_identities": {"type": "dict", "default": {}},
+    "certificate_expiry": {"type": "dict", "default": {}},
+    "wrapper_sha256": {"type": "str"},
+    "before": {"type": "dict"},
+    "correlation_id": {"type": "str"},
+}
+COLLECTION_ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+WRAPPER_FILE = os.path.join(COLLECTION_ROOT, "roles", "unlock_wrapper", "files", "macmesh-keychain-unlock")
+WRAPPER_TEMPLATE = os.path.join(COLLECTION_ROOT, "roles", "unlock_wrapper", "templates", "macmesh-keychain-unlock.py.j2")
+
+
+def shipped_wrapper_sha256(layout):
+    """sha256 of the wrapper the unlock_wrapper role installs on every node."""
+    if os.path.isfile(WRAPPER_FILE):
+        with open(WRAPPER_FILE, "rb") as handle:
+            return hashlib.sha256(handle.read()).hexdigest()
+    with open(WRAPPER_TEMPLATE) as handle:
+        text = handle.read()
+    # The template's only variables are these two layout paths (the role asserts their alphabet).
+    text = text.replace("{{ unlock_wrapper_keychain_default }}", layout["keychain_path"])
+    text = text.replace("{{ unlock_wrapper_log_path }}", layout["wrapper_log_path"])
+    return hashlib.sha256(text.encode("utf-8")).hexdigest()
+
+
+class ActionModule(ActionBase):
+
+    TRANSFERS_FILES = False
+    _VALID_ARGS = frozenset(SPEC)
+
+    def run(self, tmp=None, task_vars=None):
+        super(ActionModule, self).run(tmp, task_vars)
+        task_vars = task_vars or {}
+        checked = ArgumentSpecValidator(SPEC).validate(self._task.args)
+        if checked.error_messages:
+            raise AnsibleActionFail("macmesh.signing.mesh_audit: %s" % "; ".join(checked.error_messages))
+        args = checked.validated_parameters
+        desired = args["release"]
+        layout = dict(_layout.LAYOUT, **_layout.GROUPS)
+        layout.update(desired.get("layout") or {})
+        groups = dict(task_vars.get("groups") or {})
+        hosts = args["hosts"] if args["hosts"] is not None else list(groups.get(layout["mesh_group"]) or [])
+        hostvars = task_vars.get("hostvars") or {}
+        reads, scans = {}, {}
+        for host in hosts:
+            host_vars = hostvars[host] if host in hostvars else {}
+            reads[host] = self._templar.template(host_vars.get(args["signing_var"])) if args["signing_var"] in host_vars else None
+            scans[host] = self._templar.template(host_vars.get(args["secrets_var"])) if args["secrets_var"] in host_vars else None
+        manifest_path = (desired.get("manifest") or {}).get("path")
+        try:
+            with open(manifest_path) as handle:
+                manifest = json.load(handle)
+        except (IOError, OSError, TypeError, ValueError) as exc:
+            return {"failed": True, "msg": "macmesh.signing.mesh_audit: release.manifest.path: %s cannot be read (%s)"
+                    % (manifest_path, exc)}
+        wrapper_sha256 = args["wrapper_sha256"] or shipped_wrapper_sha256(layout)
+        try:
+            result = _converge.audit(desired, layout, manifest, wrapper_sha256, hosts, groups, reads, scans,
+                                     per_runner_identities=args["per_runner_identities"],
+                                     certificate_expiry=args["certificate_expiry"], before=args["before"])
+        except (_converge.AuditInputError, _parity.ParityInputError) as exc:
+            return {"failed": True, "msg": "macmesh.signing.mesh_audit: %s" % exc}
+        result["changed"] = False
+        result["wrapper_sha256"] = wrapper_sha256
+        result["correlation_id"] = args["correlation_id"] or "converge-%s-%s" % (
+            datetime.datetime.now(datetime.timezone.utc).strftime("%Y%m%dT%H%M%SZ"),
+            "".join(secrets.choice(string.ascii_lowercase + string.digits) for _ in range(8)))
+        return result

@@ -1,0 +1,126 @@
+#!/usr/bin/python
+# -*- coding: utf-8 -*-
+# Copyright: contributors to macmesh.signing
+# GNU General Public License v3.0+ (see LICENSES/GPL-3.0-or-later.txt or https://www.gnu.org/licenses/gpl-3.0.txt)
+# SPDX-License-Identifier: GPL-3.0-or-later
+
+from __future__ import absolute_import, division, print_function
+
+__metaclass__ = type
+
+DOCUMENTATION = r"""
+module: mesh_audit
+author: macmesh.signing maintainers
+short_description: Evaluate every node's signing read against the current release
+version_added: 0.2.0
+description:
+  - Runs on the controller, once per audit. It collects every node's registered M(macmesh.signing.signing_info) and
+    M(macmesh.signing.secret_scan) results and builds the expected state from the release (manifest, declared identities,
+    policy, layout, the shipped wrapper's sha256). It then evaluates the mesh with the same checks as the
+    P(macmesh.signing.mesh_parity#filter) filter.
+  - Returns the verdict, the facts the report shows, and the repair plan for enforce mode. The plan lists the nodes
+    with error findings that a re-apply of the roles fixes. It leaves alone the nodes that run a newer release or
+    hold a stray secret, and names them.
+  - An unreachable node or a failed read is a finding for that node and region; the others are still evaluated.
+extends_documentation_fragment:
+  - macmesh.signing.attributes
+attributes:
+  check_mode:
+    support: full
+  diff_mode:
+    support: none
+  platform:
+    platforms: all
+options:
+  release:
+    description: The result of M(macmesh.signing.release).
+    type: dict
+    required: true
+  hosts:
+    description: The hosts audited. Default - the layout's mesh group.
+    type: list
+    elements: str
+  signing_var:
+    description: The variable each host registered its signing_info result in.
+    type: str
+    default: macmesh_signing
+  secrets_var:
+    description: The variable each host registered its secret_scan result in.
+    type: str
+    default: macmesh_secrets
+  per_runner_identities:
+    description: Host -> SHA-1s it holds, for the C(per_runner) topology.
+    type: dict
+    default: {}
+  certificate_expiry:
+    description: SHA-1 -> expiry, the fallback for reads without certificates.
+    type: dict
+    default: {}
+  wrapper_sha256:
+    description: The unlock wrapper's expected sha256. Default - the hash of the wrapper the collection ships.
+    type: str
+  before:
+    description: The parity of the audit before repairs (enforce), for the summary line.
+    type: dict
+  correlation_id:
+    description: The audit's correlation id (reports, logs). Default - C(converge-<UTC time>-<8 random characters>).
+    type: str
+"""
+
+EXAMPLES = r"""
+- name: Evaluate the mesh against the release
+  macmesh.signing.mesh_audit:
+    release: "{{ hostvars[groups['mesh'] | first].macmesh_release }}"
+  register: converge_audit
+"""
+
+RETURN = r"""
+parity:
+  description: The P(macmesh.signing.mesh_parity#filter) result (findings, hosts, regions, summary, ok).
+  returned: success
+  type: dict
+facts:
+  description: Host -> the read that was evaluated (with C(secrets) merged in).
+  returned: success
+  type: dict
+report_facts:
+  description: The same with C(region) and C(tier), as M(macmesh.signing.compliance_report) shows them.
+  returned: success
+  type: dict
+expected:
+  description: The expected state that was checked (without the manifest's profile list).
+  returned: success
+  type: dict
+plan:
+  description: C(repair) (hosts to repair), C(refused) (host -> codes enforce leaves alone), C(clock) (clocks to step).
+  returned: success
+  type: dict
+summary:
+  description: The one-line verdict.
+  returned: success
+  type: str
+errors:
+  description: C("<host> <code>") of every error finding.
+  returned: success
+  type: list
+  elements: str
+correlation_id:
+  description: The audit's correlation id.
+  returned: success
+  type: str
+wrapper_sha256:
+  description: The wrapper sha256 that was expected.
+  returned: success
+  type: str
+"""
+
+from ansible.module_utils.basic import AnsibleModule
+
+
+def main():
+    module = AnsibleModule(argument_spec={}, supports_check_mode=True)
+    module.fail_json(msg="macmesh.signing.mesh_audit runs on the controller through its action plugin only.")
+
+
+if __name__ == "__main__":
+    main()
