@@ -435,8 +435,11 @@ def _recorded(node):
 def retire_check(targets, node_states, new_sha256, new_version=None):
     """Refuse a retire while a target does not record and run ``new_sha256``.
 
-    ``node_states`` is ``{host: {"release": <recorded state>, "active": sha256}}``; the recorded
-    state is the node's rotation-state document (``manifest.sha256``) or a release ``{sha256}``.
+    ``node_states`` is ``{host: {"release": <recorded document>, "active": sha256}}``: the document
+    the node recorded (the release record of ``_release.node_state`` or the older rotation-state.json;
+    both carry ``manifest.sha256``, which is compared; a bare ``{sha256}`` is taken as that) and the
+    sha256 of the manifest the node's ``current`` link points at. ``new_sha256`` is the new
+    manifest's sha256. ``state`` is accepted as another name of ``release``.
     """
     missing = []
     for host in targets:
