@@ -15,7 +15,6 @@ The documentation lives in plugins/modules/keychain_identity.py.
 from __future__ import annotations
 
 import base64
-import re
 import secrets
 import string
 import warnings
@@ -25,6 +24,7 @@ from ansible.module_utils.common.arg_spec import ArgumentSpecValidator
 from ansible.module_utils.common.parameters import remove_values
 from ansible.module_utils.common.text.converters import to_bytes, to_native
 from ansible.plugins.action import ActionBase
+from ansible_collections.macmesh.signing.plugins.module_utils._identity import normalise_sha1
 
 try:
     from cryptography.hazmat.primitives import hashes, serialization
@@ -40,7 +40,6 @@ TRANSPORT_ALPHABET = string.ascii_letters + string.digits
 TRANSPORT_LENGTH = 32
 # Iterations of the legacy PKCS#12 KDF; the value `openssl pkcs12 -export -legacy` uses.
 KDF_ROUNDS = 2048
-SHA1_RE = re.compile(r"^[0-9A-F]{40}$")
 # Keychain Access exports BER; cryptography parses it but warns that it may stop doing so.
 BER_WARNING = "PKCS#12 bundle could not be parsed as DER"
 # Options only the action plugin may set on the module.
@@ -54,12 +53,6 @@ ACTION_SPEC = {
 
 class IdentityFileError(Exception):
     """The identity file cannot be used; the message names the file and the field to fix."""
-
-
-def normalise_sha1(value):
-    """Return ``value`` as 40 upper-case hex digits (colons and spaces allowed), or None."""
-    text = re.sub(r"[\s:]", "", str(value)).upper()
-    return text if SHA1_RE.match(text) else None
 
 
 def _certificate_name(certificate):
@@ -169,7 +162,11 @@ class ActionModule(ActionBase):
             raise AnsibleActionFail(to_native(exc))
 
         declared_sha1 = module_args.get("sha1")
-        if declared_sha1 is not None and normalise_sha1(declared_sha1) != sha1:
+        try:
+            normalised = None if declared_sha1 is None else normalise_sha1(str(declared_sha1), "sha1")
+        except ValueError as exc:
+            raise AnsibleActionFail(str(exc))
+        if normalised is not None and normalised != sha1:
             raise AnsibleActionFail("sha1: the task declares %s but the certificate in %s has SHA-1 %s." % (
                 declared_sha1, src, sha1))
         declared_name = module_args.get("name")

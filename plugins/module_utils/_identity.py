@@ -12,6 +12,7 @@
 depend on the order ``security`` lists them in, on duplicates, or on invalid identities.
 ``summary_hash`` is what an operator gets on the node itself with
 ``security find-identity -v -p codesigning | shasum``, so a report can be checked by hand.
+``normalise_sha1`` is the one place a SHA-1 given by an operator or a file is accepted.
 """
 
 from __future__ import absolute_import, division, print_function
@@ -19,6 +20,28 @@ from __future__ import absolute_import, division, print_function
 __metaclass__ = type
 
 import hashlib
+import re
+
+# What people paste between the hex digits: Keychain Access shows "AB CD ...", openssl "AB:CD:...".
+# Anything else (a newline, a tab, a NUL) is refused, not silently removed.
+_SHA1_SEPARATORS = re.compile(r"[: ]")
+_SHA1_HEX = re.compile(r"[0-9A-F]{40}")
+
+
+def normalise_sha1(value, field=None):
+    """Return ``value`` as 40 upper-case hex digits, the way ``security`` prints a SHA-1.
+
+    Colons and spaces are removed and the text is upper-cased; what remains must be exactly 40
+    hex digits (``fullmatch``: a trailing newline is refused). Raises ValueError naming ``field``
+    (e.g. ``"sha1"`` or ``"rotate_identities[2].sha1"``) otherwise, non-strings included.
+    """
+    prefix = "%s: " % field if field else ""
+    if not isinstance(value, str):
+        raise ValueError("%s%r is not 40 hexadecimal digits." % (prefix, value))
+    text = _SHA1_SEPARATORS.sub("", value).upper()
+    if not _SHA1_HEX.fullmatch(text):
+        raise ValueError("%s%r is not 40 hexadecimal digits." % (prefix, value))
+    return text
 
 
 def identity_lines(identities):

@@ -27,7 +27,7 @@ import re
 from collections.abc import Mapping
 
 from ansible_collections.macmesh.signing.plugins.module_utils import _layout, _release
-from ansible_collections.macmesh.signing.plugins.module_utils._identity import identity_hash
+from ansible_collections.macmesh.signing.plugins.module_utils._identity import identity_hash, normalise_sha1
 from ansible_collections.macmesh.signing.plugins.module_utils._manifest import (
     ManifestError,
     compare_profiles,
@@ -131,7 +131,6 @@ _EXPECTED_KEYS = (
     "keychain_settings", "cert_warn_days", "cert_error_days", "overlap_min_days", "overlap_max_days",
     "max_clock_offset", "max_clock_offset_error", "now", "signer_group", "builder_group", "release",
 )
-_SHA1_RE = re.compile(r"^[0-9A-Fa-f]{40}$")
 _SHA256_RE = re.compile(r"^[0-9a-f]{64}$")
 _MODE_RE = re.compile(r"^0[0-7]{3}$")
 _CACHE_PARTS = ("DerivedData", "Caches")
@@ -390,9 +389,10 @@ class _Expected(object):
 
     @staticmethod
     def _sha1(value, field):
-        if not isinstance(value, str) or not _SHA1_RE.match(value):
+        try:
+            return normalise_sha1(value, field)
+        except ValueError:
             raise ParityInputError(field, "must be a 40-hex SHA-1, not %r" % (value,))
-        return value.upper()
 
     def _identities(self, expected):
         declared = expected.get("declared_identities")

@@ -47,7 +47,7 @@ import os
 import re
 import tempfile
 
-from ansible_collections.macmesh.signing.plugins.module_utils import _layout
+from ansible_collections.macmesh.signing.plugins.module_utils import _identity, _layout
 from ansible_collections.macmesh.signing.plugins.module_utils._manifest import ManifestError, canonical_json, profiles_sha256
 
 SCHEMA = 1
@@ -63,7 +63,6 @@ _MANIFEST_KEYS = ("path", "profiles_dir", "version", "sha256")
 _CHANGE_KEYS = ("ticket", "approvers", "force_reason", "staged_at")
 # Release names are directory names: no separators, no leading dot, printable.
 _VERSION_RE = re.compile(r"\A[A-Za-z0-9][A-Za-z0-9._+-]{0,63}\Z")
-_SHA1_RE = re.compile(r"\A[0-9A-F]{40}\Z")
 _SHA256_RE = re.compile(r"\A[0-9a-f]{64}\Z")
 _TEAM_RE = re.compile(r"\A[A-Z0-9]{10}\Z")
 _VAR_RE = re.compile(r"\A[A-Za-z_][A-Za-z0-9_]*\Z")
@@ -89,11 +88,14 @@ class GuardRefused(ValueError):
 
 
 def normalise_sha1(value):
-    """The SHA-1 of a certificate as 40 upper-case hex digits (colons and spaces dropped), or None."""
-    if not isinstance(value, str):
+    """The SHA-1 of a certificate as 40 upper-case hex digits (colons and spaces dropped), or None.
+
+    The one normaliser is ``_identity.normalise_sha1``; this spelling returns None instead of raising.
+    """
+    try:
+        return _identity.normalise_sha1(value)
+    except ValueError:
         return None
-    text = re.sub(r"[: ]", "", value).upper()
-    return text if _SHA1_RE.match(text) else None
 
 
 def _type(value):

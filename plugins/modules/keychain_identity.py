@@ -204,10 +204,10 @@ identities:
 import base64
 import binascii
 import os
-import re
 import tempfile
 
 from ansible.module_utils.basic import AnsibleModule
+from ansible_collections.macmesh.signing.plugins.module_utils._identity import normalise_sha1
 from ansible_collections.macmesh.signing.plugins.module_utils._security import (
     DuplicateItemError,
     ItemNotFoundError,
@@ -222,7 +222,6 @@ from ansible_collections.macmesh.signing.plugins.module_utils._security import (
     parse_find_identity,
 )
 
-SHA1_RE = re.compile(r"^[0-9A-F]{40}$")
 LEGACY_EXPORT_HINT = (
     "Re-export the identity with `openssl pkcs12 -export -legacy` (3DES/SHA-1) and try again."
 )
@@ -230,11 +229,6 @@ LEGACY_EXPORT_HINT = (
 
 class IdentityFailure(Exception):
     """A failure to report with fail_json; the message names the field or command."""
-
-
-def normalise_sha1(value):
-    text = re.sub(r"[\s:]", "", value).upper()
-    return text if SHA1_RE.match(text) else None
 
 
 class KeychainIdentity(object):
@@ -325,18 +319,12 @@ class KeychainIdentity(object):
 def _validated(module):
     """Normalise and check the options; one fail_json per bad value, naming the field."""
     params = module.params
-    if params["sha1"] is not None:
-        sha1 = normalise_sha1(params["sha1"])
-        if sha1 is None:
-            module.fail_json(msg="sha1: %r is not 40 hexadecimal digits." % params["sha1"])
-        params["sha1"] = sha1
-    declared = []
-    for value in params["declared_sha1s"]:
-        sha1 = normalise_sha1(value)
-        if sha1 is None:
-            module.fail_json(msg="declared_sha1s: %r is not 40 hexadecimal digits." % value)
-        declared.append(sha1)
-    params["declared_sha1s"] = declared
+    try:
+        if params["sha1"] is not None:
+            params["sha1"] = normalise_sha1(params["sha1"], "sha1")
+        params["declared_sha1s"] = [normalise_sha1(value, "declared_sha1s") for value in params["declared_sha1s"]]
+    except ValueError as exc:
+        module.fail_json(msg=str(exc))
     for field in ("keychain_password", "transport_passphrase"):
         if params[field] is not None and not is_safe_secret(params[field]):
             module.fail_json(

@@ -295,6 +295,8 @@ FAILURES = [
      ["keyonly.p12", "no certificate for it"]),
     ("sha1-mismatch", {"src": "dist.p12", "passphrase": PASSPHRASE, "sha1": "13F9C39BE0072902F6A60AF738F51BE53E3A8B23"}, "identity",
      ["sha1:", "13F9C39BE0072902F6A60AF738F51BE53E3A8B23", "dist.p12"]),
+    ("sha1-not-hex", {"src": "dist.p12", "passphrase": PASSPHRASE, "sha1": "86890D67F234745572B7EF153C72DEA7CF522EDE\n"},
+     "identity", ["sha1:", "is not 40 hexadecimal digits"]),
     ("name-mismatch", {"src": "dist.p12", "passphrase": PASSPHRASE, "name": "iPhone Developer: Someone Else"}, "identity",
      ["name:", "Someone Else", "dist.p12"]),
     ("present-needs-src", {"passphrase": PASSPHRASE}, None, ["requires src"]),

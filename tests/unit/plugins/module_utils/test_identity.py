@@ -7,9 +7,12 @@
 
 import os
 
+import pytest
+
 from ansible_collections.macmesh.signing.plugins.module_utils._identity import (
     identity_hash,
     identity_lines,
+    normalise_sha1,
     summary_hash,
 )
 from ansible_collections.macmesh.signing.plugins.module_utils._security import parse_find_identity
@@ -70,3 +73,44 @@ def test_summary_hash_is_sha1_of_the_raw_bytes():
 def test_summary_hash_encodes_text_as_utf8():
     raw = read_bytes("cargo_codesign_mixed.txt")
     assert summary_hash(raw.decode("utf-8")) == summary_hash(raw)
+
+
+@pytest.mark.parametrize("spelling", [
+    DIS["sha1"],
+    DIS["sha1"].lower(),
+    ":".join(DIS["sha1"][i:i + 2] for i in range(0, 40, 2)),
+    " ".join(DIS["sha1"][i:i + 2].lower() for i in range(0, 40, 2)),
+    " " + DIS["sha1"] + " ",
+])
+def test_normalise_sha1_accepts_the_spellings_people_paste(spelling):
+    assert normalise_sha1(spelling) == DIS["sha1"]
+
+
+@pytest.mark.parametrize("value", [
+    DIS["sha1"] + "\n",          # `$` would have let this through
+    "\n" + DIS["sha1"],
+    DIS["sha1"] + "\r",
+    DIS["sha1"][:20] + "\t" + DIS["sha1"][20:],
+    DIS["sha1"] + "\x00",
+    DIS["sha1"][:39],
+    DIS["sha1"] + "0",
+    "G" + DIS["sha1"][1:],
+    "",
+    "\uff10" * 40,              # fullwidth digits are not hex digits
+])
+def test_normalise_sha1_refuses_anything_else(value):
+    with pytest.raises(ValueError) as caught:
+        normalise_sha1(value, "rotate_identities[1].sha1")
+    assert str(caught.value) == "rotate_identities[1].sha1: %r is not 40 hexadecimal digits." % (value,)
+
+
+@pytest.mark.parametrize("value", [None, 86890, ["86890D67F234745572B7EF153C72DEA7CF522EDE"]])
+def test_normalise_sha1_refuses_non_strings(value):
+    with pytest.raises(ValueError, match=r"^sha1: .* is not 40 hexadecimal digits\.$"):
+        normalise_sha1(value, "sha1")
+
+
+def test_normalise_sha1_without_a_field_names_only_the_value():
+    with pytest.raises(ValueError) as caught:
+        normalise_sha1("abc")
+    assert str(caught.value) == "'abc' is not 40 hexadecimal digits."
