@@ -781,3 +781,62 @@ def initial(releases_dir, version, manifest, identities, policy_data=None, chang
         atomic_write(pointer, version + "\n")
         changed = True
     return changed
+
+
+def stage_revocation(releases_dir, version, compromised, replacements=None, change=None):
+    """Stage the current release minus the compromised identities (plus replacements), same manifest.
+
+    A revoked identity must never come back: the next bootstrap or converge applies this release.
+    Returns (release, changed).
+    """
+    target = release_path(releases_dir, version)
+    base_version = None
+    if os.path.isfile(target):
+        existing = load(releases_dir, version, check_files=False)
+        if existing["status"] != "staged":
+            base_version = existing.get("previous")
+    base_version = base_version or current_version(releases_dir)
+    if version == base_version:
+        raise ReleaseError(target, "version", "is the current release: a revocation stages a new release name")
+    base = load(releases_dir, base_version)
+    carried, _retiring, _keep = effective(base, statuses(releases_dir))
+    gone = set(compromised)
+    identities = [dict(item) for item in carried if item["sha1"] not in gone]
+    for index, item in enumerate(replacements or []):
+        if not isinstance(item, dict):
+            raise ReleaseError("revoke_identities", "[%d]" % index, "must be an object (sha1, p12, passphrase)")
+        entry = dict(item)
+        if "src" in entry and "p12" not in entry:
+            entry["p12"] = entry.pop("src")
+        sha1 = normalise_sha1(entry.get("sha1"))
+        if sha1 in gone:
+            raise ReleaseError("revoke_identities", "[%d].sha1" % index, "%s is one of the compromised identities" % sha1)
+        if sha1 not in set(i["sha1"] for i in identities):
+            identities.append(dict((key, value) for key, value in entry.items() if key in _IDENTITY_KEYS))
+    if not identities:
+        raise ReleaseError("revoke_identities", None, "no identity is left to sign with once %s is removed: give the "
+                           "replacement in revoke_identities ([{sha1, p12, passphrase: {file|var}}])" % ", ".join(sorted(gone)))
+    draft = {
+        "schema": SCHEMA, "version": version, "serial": base["serial"] + 1, "status": "staged", "previous": base_version,
+        "change": change or {}, "manifest": dict((key, base["manifest"][key]) for key in _MANIFEST_KEYS),
+        "identities": [dict(item, retire_with=item.get("retire_with")) for item in identities],
+        "policy": base["policy"],
+    }
+    release_dir = os.path.dirname(target)
+    checked = validate(_for_file(draft, release_dir), target)
+    text = _dump(_for_file(checked, release_dir))
+    if os.path.exists(target):
+        existing = _read_json(target)
+        if isinstance(existing, dict) and existing.get("status") != "staged":
+            if _same_material(existing, checked):
+                return load(releases_dir, version), False
+            raise ReleaseError(target, "status", "release %s already exists as %s with other material" % (version, existing.get("status")))
+        if isinstance(existing, dict) and existing.get("change"):
+            text = _dump(dict(json.loads(text), change=existing["change"]))
+        with open(target) as handle:
+            if handle.read() == text:
+                return load(releases_dir, version), False
+    elif not os.path.isdir(release_dir):
+        os.makedirs(release_dir)
+    atomic_write(target, text)
+    return load(releases_dir, version), True

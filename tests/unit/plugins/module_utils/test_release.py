@@ -304,3 +304,24 @@ def test_atomic_write_leaves_no_temp_file(tmp_path):
     with open(target) as handle:
         assert handle.read() == "two\n"
     assert os.listdir(str(tmp_path)) == ["f.json"]
+
+
+def test_stage_revocation_drops_the_compromised_identity(mesh):
+    stage_v2(mesh)
+    _release.promote(mesh["releases"], "v2")
+    release, changed = _release.stage_revocation(mesh["releases"], "v2-revoke", [OLD], change={"ticket": "SEC-1"})
+    assert changed
+    assert [item["sha1"] for item in release["identities"]] == [NEW]
+    assert release["manifest"]["sha256"] == _release.read_desired(mesh["releases"])["manifest"]["sha256"]
+    assert release["serial"] == 3
+    assert _release.stage_revocation(mesh["releases"], "v2-revoke", [OLD])[1] is False
+    _release.promote(mesh["releases"], "v2-revoke")
+    assert [item["sha1"] for item in _release.read_desired(mesh["releases"])["identities"]] == [NEW]
+    assert _release.stage_revocation(mesh["releases"], "v2-revoke", [OLD])[1] is False
+
+
+def test_stage_revocation_refuses_to_leave_nothing(mesh):
+    with pytest.raises(_release.ReleaseError, match="no identity is left to sign with"):
+        _release.stage_revocation(mesh["releases"], "v1-revoke", [OLD])
+    with pytest.raises(_release.ReleaseError, match="one of the compromised identities"):
+        _release.stage_revocation(mesh["releases"], "v1-revoke", [OLD], [{"sha1": OLD, "p12": "x", "passphrase": {"var": "a"}}])
