@@ -48,6 +48,10 @@ class ActionModule(ActionBase):
     def _reference_vars(self, task_vars):
         """Variables of a signer (the declared identities live in the signers' group_vars)."""
         hostvars = task_vars.get("hostvars") or {}
+        if task_vars.get("inventory_hostname") in (task_vars.get("groups") or {}).get("all", []):
+            if task_vars.get("inventory_hostname") in (task_vars.get("groups") or {}).get(
+                    _layout.GROUPS["signer_group"], []):
+                return task_vars
         groups = task_vars.get("groups") or {}
         signer_group = task_vars.get(_layout.override_name("signer_group")) or _layout.GROUPS["signer_group"]
         mesh_group = task_vars.get(_layout.override_name("mesh_group")) or _layout.GROUPS["mesh_group"]
@@ -91,11 +95,11 @@ class ActionModule(ActionBase):
         args = self._args()
         releases_dir = args["releases_dir"]
         if releases_dir is None:
-            # The play's host, else a mesh host (the implicit localhost is in no inventory group).
-            for source in (task_vars, self._reference_vars(task_vars)):
-                if source.get("macmesh_releases_dir"):
-                    releases_dir = self._templar.template(source["macmesh_releases_dir"])
-                    break
+            # A mesh host's view (the implicit localhost is in no inventory group, so variables built
+            # on group_vars of the mesh do not resolve there).
+            source = self._reference_vars(task_vars)
+            if "macmesh_releases_dir" in source and source["macmesh_releases_dir"]:
+                releases_dir = self._templar.template(source["macmesh_releases_dir"])
         state = args["state"]
         result = {"changed": False}
         try:

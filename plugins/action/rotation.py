@@ -65,14 +65,13 @@ class ActionModule(ActionBase):
     _VALID_ARGS = frozenset(SPEC)
 
     def _var(self, task_vars, name):
+        """A mesh host's view of an inventory variable (this play runs on the implicit localhost)."""
+        hostvars = task_vars.get("hostvars") or {}
+        groups = task_vars.get("groups") or {}
+        for host in groups.get(_layout.GROUPS["mesh_group"]) or []:
+            if host in hostvars and name in hostvars[host]:
+                return self._templar.template(hostvars[host][name])
         value = task_vars.get(name)
-        if value is None:
-            hostvars = task_vars.get("hostvars") or {}
-            groups = task_vars.get("groups") or {}
-            for host in groups.get(_layout.GROUPS["mesh_group"]) or []:
-                if host in hostvars and name in hostvars[host]:
-                    value = hostvars[host][name]
-                    break
         return self._templar.template(value) if value is not None else None
 
     def run(self, tmp=None, task_vars=None):
