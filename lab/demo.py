@@ -69,15 +69,13 @@ def rehearse_rotation(playbook):
             "--version", "demo-2"]
     print("\n==> Issue renewed (fake) identity and profiles for a rotation rehearsal\n    $ %s" % " ".join(argv), flush=True)
     renewal = json.loads(subprocess.run(argv, cwd=REPO, capture_output=True, text=True, check=True).stdout)
-    # A release names where a passphrase comes from, never the value: here a file (in production a
-    # vault-encrypted file or a vault variable).
-    new_identity = {"p12": renewal["identities"][0]["src"], "sha1": renewal["sha1"],
-                    "passphrase": {"file": renewal["p12_passphrase_file"]}}
     rotate_vars = write_vars(vars_file, {
         "rotate_ticket": "DEMO-1", "rotate_approvers": ["demo-operator-a", "demo-operator-b"],
         "rotate_force": True, "rotate_force_reason": "make demo rehearsal: the demo material is far from expiry",
         "rotate_manifest": renewal["manifest"], "rotate_profiles_dir": renewal["profiles_dir"],
-        "rotate_identities": [new_identity], "rotate_reports_dir": REPORTS,
+        # A release names where a passphrase comes from, never the value: here a file (in production
+        # a vault-encrypted file or a vault variable).
+        "rotate_identities": renewal["identities"], "rotate_reports_dir": REPORTS,
     })
     return rotate(playbook, rotate_vars)
 

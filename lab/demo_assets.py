@@ -392,7 +392,8 @@ def issue_renewal(demo_dir, out, version, broken=False, mismatch=False, expires_
         "sha1": sha1,
         "passphrase": passphrase,
         "p12_passphrase_file": p12 + ".passphrase",
-        "identities": [{"src": p12, "passphrase": passphrase, "sha1": sha1}],
+        # As a rotation takes them: where the passphrase comes from, never the value.
+        "identities": [{"p12": p12, "passphrase": {"file": p12 + ".passphrase"}, "sha1": sha1}],
     }
 
 

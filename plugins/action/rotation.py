@@ -189,14 +189,15 @@ class ActionModule(ActionBase):
                                                forced=forced, old_version=base["version"],
                                                manifest=target["manifest"]["path"])
         elif phase == "retire":
-            old_manifest_expires = None
-            if target.get("retires"):
+            old_manifest_expires = []
+            for version in target.get("retires") or []:
                 try:
-                    old_manifest_expires = _release.read_desired(releases_dir, target["retires"])["manifest"]["expires"]
+                    expires = _release.read_desired(releases_dir, version)["manifest"]["expires"]
                 except _release.ReleaseError:
-                    old_manifest_expires = None
-            old_expires = _rotation.earliest_expiry([old_manifest_expires] if old_manifest_expires else [],
-                                                    certificates, target["retiring"] or base["retiring"])
+                    expires = None
+                if expires:
+                    old_manifest_expires.append(expires)
+            old_expires = _rotation.earliest_expiry(old_manifest_expires, certificates, base["retiring"])
             window = _rotation.window_decision(phase, old_expires, now, min_days=args["window_min_days"],
                                                max_days=args["window_max_days"], forced=forced)
         if phase == "revoke":
@@ -235,15 +236,13 @@ class ActionModule(ActionBase):
         outcomes = {}
         for host in mesh:
             host_vars = hostvars[host] if host in hostvars else {}
-            record = {}
+            # A node that did not reach the target still runs the base release (it rolled back to it).
+            record = {"active_version": base["version"], "active": base["manifest"]["sha256"]}
             for key, name in (("outcome", "rotate_outcome"), ("message", "rotate_message"), ("touched", "rotate_touched"),
                               ("started_epoch", "rotate_started_epoch"), ("green_epoch", "rotate_green_epoch")):
                 if name in host_vars:
                     record[key] = self._templar.template(host_vars[name])
-            if record:
-                record["active_version"] = base["version"]
-                record["active"] = base["manifest"]["sha256"]
-                outcomes[host] = record
+            outcomes[host] = record
         region_of = (plan or {}).get("region_of") or {}
         excluded = (plan or {}).get("excluded") or []
         now = datetime.datetime.now(datetime.timezone.utc)
@@ -257,12 +256,14 @@ class ActionModule(ActionBase):
             new = {"version": target["version"], "sha256": target["manifest"]["sha256"]}
             old = {"version": base["version"], "sha256": base["manifest"]["sha256"]}
             summary = _rotation.summarize_rotation(mesh, region_of, excluded, outcomes, phase, new, old)
-            complete = summary["complete"]
+            # Excluded regions keep the release they run; the others decide.
+            complete = summary["targets_complete"]
         # The controller's desired state moves only when every non-excluded region is green.
         if complete and phase in ("rotate", "revoke") and target["status"] == "staged":
             changed = _release.promote(releases_dir, target["version"])
-        elif complete and phase == "retire" and target.get("retires"):
-            changed = _release.retire(releases_dir, target["retires"])
+        elif complete and phase == "retire":
+            for version in target.get("retires") or []:
+                changed = _release.retire(releases_dir, version) or changed
         current = _release.read_desired(releases_dir)
         current["layout"] = target.get("layout") or {}
         out = {"changed": changed, "summary": summary, "complete": complete, "current": current,
@@ -270,7 +271,7 @@ class ActionModule(ActionBase):
         if phase != "revoke":
             window = (plan or {}).get("window") or {}
             out["lines"] = _rotation.region_lines(summary)
-            out["incomplete"] = _rotation.incomplete_message(summary, phase, target["version"]) or ""
+            out["incomplete"] = "" if complete else (_rotation.incomplete_message(summary, phase, target["version"]) or "")
             out["report"] = _rotation.rotation_report(
                 phase, summary, gate, {"version": target["version"], "sha256": target["manifest"]["sha256"]},
                 {"version": base["version"], "sha256": base["manifest"]["sha256"]}, window.get("old_expires"),

@@ -734,16 +734,21 @@ def retire(releases_dir, version):
 
 
 def retire_view(desired_state, releases_dir):
-    """The desired state as it will be once the release it superseded is retired (the retire phase's target)."""
-    previous = desired_state.get("previous")
-    if not previous:
-        raise ReleaseError(releases_dir, "previous", "release %s supersedes no release: nothing to retire"
-                           % desired_state.get("version"))
+    """The desired state once every release it superseded is retired (the retire phase's target).
+
+    Retiring ends every overlap at once: the identities carried over from superseded releases and
+    the previous profile version stop being declared. ``retires`` lists the releases it retires.
+    """
     known = statuses(releases_dir)
-    known[previous] = "retired"
+    superseded = sorted(version for version, status in known.items() if status == "superseded")
+    if not superseded:
+        raise ReleaseError(os.path.join(releases_dir, CURRENT_FILE), None, "release %s supersedes no release that is "
+                           "not retired yet: nothing to retire" % desired_state.get("version"))
+    for version in superseded:
+        known[version] = "retired"
     release = load(releases_dir, desired_state["version"], check_files=True)
     out = desired(release, known, releases_dir)
-    out["retires"] = previous
+    out["retires"] = superseded
     return out
 
 

@@ -19,12 +19,13 @@ from labkit import BIN, HOSTS, KEYCHAIN, MESHLAB, PROFILE_ROOT, REPO, SIGNERS, R
 ROTATE = os.path.join(REPO, "playbooks", "rotate.yml")
 REVOKE = os.path.join(REPO, "playbooks", "revoke.yml")
 CONVERGE = os.path.join(REPO, "playbooks", "converge.yml")
-STATE = "/Library/MacMesh/rotation-state.json"
+# What a node records about the release it runs (bootstrap, rotate and revoke write it).
+STATE = "/Library/MacMesh/release.json"
 GATE = {"rotate_ticket": "CHG-4711", "rotate_approvers": ["alice", "bob"]}
 # The lab's demo material expires in about 300 days: every lab rotation is outside its window.
 FORCE = {"rotate_force": True, "rotate_force_reason": "lab drill: demo material is far from expiry"}
-# Four lab signers hold the same identity (the converge's default allows two copies).
-POLICY = {"macmesh_max_key_copies": 4}
+# The lab's releases carry its policy (four signers hold the same identity: max_key_copies 4).
+POLICY = {}
 VERBOSE = "-vvv"
 
 
@@ -104,6 +105,10 @@ class Drill(object):
     def assert_no_secret(self, text, where):
         for secret in self.secrets:
             assert secret not in text, "a secret appears in %s" % where
+
+    def current_release(self):
+        with open(os.path.join(self.lab.demo["releases_dir"], "current")) as handle:
+            return handle.read().strip()
 
     def state(self, host):
         proc = self.lab.sh(host, "cat %s 2>/dev/null || true" % STATE)
@@ -211,7 +216,8 @@ def test_full_rotation_of_five_regions(drill, renewed):
         assert entry["status"] == "green" and entry["versions"] == ["demo-2"], (region, entry)
         assert 0 < entry["time_to_green_s"] < 60, (region, entry)
     assert 0 < report["time_to_green_s"] < 60, report
-    assert "ROTATION ROTATE COMPLETE: manifest=demo-2@%s" % renewed["sha256"][:12] in run.out
+    assert "ROTATE COMPLETE: release demo-2 is current" in run.out
+    assert drill.current_release() == "demo-2"
     event = os.path.join(drill.reports, "rotation-rotate-complete-%s.json" % renewed["sha256"][:12])
     with open(event) as handle:
         assert json.load(handle)["manifest"] == {"version": "demo-2", "sha256": renewed["sha256"]}
@@ -222,7 +228,7 @@ def test_full_rotation_of_five_regions(drill, renewed):
     for host in HOSTS:
         state = drill.state(host)
         assert state["manifest"] == {"version": "demo-2", "sha256": renewed["sha256"]}, host
-        assert state["previous"]["sha256"] == drill.lab.demo["manifest_sha256"], host
+        assert state["release"]["version"] == "demo-2" and state["release"]["serial"] == 2, host
         assert drill.lab.readlink(host, "current") == renewed["sha256"]
         assert drill.lab.readlink(host, "previous") == drill.lab.demo["manifest_sha256"]
     for host in SIGNERS:
@@ -247,8 +253,7 @@ def third(drill):
 
 
 def test_region_down_mid_rotation_then_rerun_completes(drill, renewed, third):
-    extra = rotate_vars(third, rotate_old_manifest=renewed["manifest"], rotate_old_identities=renewed["identities"],
-                        rotate_reports_dir=drill.reports, macmesh_reports_dir=drill.reports)
+    extra = rotate_vars(third, rotate_reports_dir=drill.reports, macmesh_reports_dir=drill.reports)
     vars_file = os.path.join(make_tempdir(), "vars.json")
     with open(vars_file, "w") as handle:
         json.dump(extra, handle)
@@ -285,8 +290,10 @@ def test_region_down_mid_rotation_then_rerun_completes(drill, renewed, third):
         assert "kr: unreachable version=demo-2" in out
     finally:
         drill.lab.meshlab("start", "kr")
-    run = drill.rotate(third, rotate_old_manifest=renewed["manifest"], rotate_old_identities=renewed["identities"])
+    assert drill.current_release() == "demo-2"  # not promoted while a region is not green
+    run = drill.rotate(third)
     assert run.rc == 0, run
+    assert drill.current_release() == "demo-3"
     outcomes = dict((host, entry["outcome"]) for host, entry in run.report["hosts"].items())
     assert outcomes == {"hk-mini-01": "already", "jp-mini-01": "already", "kr-mini-01": "green",
                         "sg-mini-01": "green", "us-mini-01": "green"}, run.report
@@ -313,6 +320,8 @@ def test_revoke_removes_a_leaked_identity_everywhere_in_one_run(drill, renewed, 
     assert sorted(report["hosts_touched"]) == SIGNERS, report
     assert 0 < report["time_to_green_s"] < 60, report
     assert "REVOKE COMPLETE" in run.out
+    # The revocation is the desired state now: no later bootstrap or converge brings the key back.
+    assert drill.current_release().startswith("demo-3-revoke-")
     for host in HOSTS:
         assert leaked not in drill.identities(host), host
     for host in SIGNERS:
@@ -323,15 +332,14 @@ def test_revoke_removes_a_leaked_identity_everywhere_in_one_run(drill, renewed, 
 
 
 def test_retire_is_gated_then_removes_the_old_material(drill, renewed, third):
-    common = dict(rotate_phase="retire", rotate_old_manifest=renewed["manifest"],
-                  rotate_old_identities=renewed["identities"])
+    common = dict(rotate_phase="retire")
     refused = drill.rotate(third, rotate_force=False, **common)
     assert refused.rc != 0 and "REFUSED: the overlap runs until" in refused.out, refused
     run = drill.rotate(third, **common)
     assert run.rc == 0, run
     assert run.report["status"] == "complete", run.report
     for host in HOSTS:
-        assert drill.state(host)["phase"] == "retired"
+        assert drill.state(host)["identities"] == ([third["sha1"]] if host in SIGNERS else []), host
         assert drill.lab.readlink(host, "previous") == ""
         assert drill.lab.sh(host, "test ! -e %s/%s" % (PROFILE_ROOT, renewed["sha256"]), check=False).returncode == 0
     for host in SIGNERS:
