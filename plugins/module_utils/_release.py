@@ -408,7 +408,8 @@ def effective(release, known_statuses):
         if origin is not None:
             retiring.append(identity["sha1"])
     previous = release.get("previous")
-    keep_previous = bool(previous) and known_statuses.get(previous) not in (None, "retired")
+    # The previous profile version stays the rollback target until the release it came from is retired.
+    keep_previous = not (previous and known_statuses.get(previous) == "retired")
     return identities, retiring, keep_previous
 
 

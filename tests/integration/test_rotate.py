@@ -348,6 +348,40 @@ def test_retire_is_gated_then_removes_the_old_material(drill, renewed, third):
         assert drill.sign(host, third["sha1"]) == 0, host
 
 
+# --- the controller's current release moved back: refused, then rolled back with a ticket ------------
+
+
+def test_a_downgrade_is_refused_then_done_with_the_override_and_a_ticket(drill, third):
+    releases = drill.lab.demo["releases_dir"]
+    newer = drill.current_release()
+    with open(os.path.join(releases, newer, "release.json")) as handle:
+        older = json.load(handle)["previous"]
+    pointer = os.path.join(releases, "current")
+    with open(pointer, "w") as handle:
+        handle.write(older + "\n")
+    try:
+        refused = drill.lab.playbook()
+        assert refused.rc != 0, refused
+        for host in HOSTS:
+            assert "REFUSED: %s runs release %s" % (host, newer) in refused.out, (host, refused)
+            assert "than the controller's release %s" % older in refused.out, refused
+            assert drill.state(host)["release"]["version"] == newer, host
+        # The override alone is not enough: a key movement needs a ticket.
+        no_ticket = drill.lab.playbook("-e", "macmesh_allow_downgrade=true")
+        assert no_ticket.rc != 0 and "needs macmesh_downgrade_ticket" in no_ticket.out, no_ticket
+        run = drill.lab.playbook("-e", json.dumps({"macmesh_allow_downgrade": True, "macmesh_downgrade_ticket": "CHG-9"}))
+        assert run.rc == 0, run
+        for host in HOSTS:
+            assert drill.state(host)["release"]["version"] == older, host
+        for host in SIGNERS:
+            assert drill.sign(host, third["sha1"]) == 0, host
+        audit = drill.converge()
+        assert audit.rc == 0 and audit.report["ok"] is True, audit.report["findings"]
+    finally:
+        with open(pointer, "w") as handle:
+            handle.write(newer + "\n")
+
+
 def test_no_secret_in_the_argv_audit_of_any_node(drill):
     for host in HOSTS:
         audit = drill.lab.sh(host, "cat /var/log/macemu/audit.log").stdout

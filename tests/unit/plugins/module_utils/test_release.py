@@ -77,7 +77,7 @@ def test_initial_release_is_current_and_relative(mesh):
     assert desired["policy"]["max_key_copies"] == 4
     assert desired["policy"]["max_identity_hashes"] == 2  # collection default
     assert [item["sha1"] for item in desired["identities"]] == [OLD]
-    assert desired["keep_previous"] is False
+    assert desired["keep_previous"] is True  # nothing retired: a rollback target stays
 
 
 def test_initial_is_idempotent_and_refuses_other_content(mesh):
