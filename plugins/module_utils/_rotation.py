@@ -262,8 +262,8 @@ def check_new_material(phase, manifest, new, old, profiles, sha1s):
     unmatched = unmatched_profiles(profiles, sha1s)
     if unmatched:
         raise Refused("rotate_manifest", "%s: profiles %s: certificates: list none of the new identities (%s); a profile "
-                      "must be issued for the identity that will sign with it." % (manifest, ", ".join(unmatched),
-                                                                                  ", ".join(sha1s)))
+                      "must be issued for the identity that will sign with it."
+                      % (manifest, ", ".join(unmatched), ", ".join(sha1s)))
     if new.get("sha256") == old.get("sha256"):
         raise Refused("rotate_manifest", "%s is the manifest the inventory already declares (%s): nothing to rotate. "
                       "Point rotate_manifest at the new profiles.json (the inventory keeps the old one until the rotation "
