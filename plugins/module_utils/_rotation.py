@@ -24,6 +24,7 @@ __metaclass__ = type
 
 import datetime
 import json
+import math
 from collections.abc import Mapping
 
 from ansible_collections.macmesh.signing.plugins.module_utils._identity import normalise_sha1
@@ -124,7 +125,7 @@ def _number(value, field):
             number = float(value.strip())
         except ValueError:
             number = None
-    if number is None or number != number or number < 0:
+    if number is None or math.isnan(number) or number < 0:
         raise Refused(field, "%s must be a number of days >= 0, not %r." % (field, value))
     return number
 
@@ -403,8 +404,7 @@ def plan_rotation(mesh, region_of, reads, exclude_regions=(), canary_region="hk"
     if unreached:
         msgs = [_text((reads.get(host) or {}).get("msg")) or ("unreachable" if host in reads else "not read")
                 for host in unreached]
-        suggestion = json.dumps({"rotate_exclude_regions": excluded_regions + [
-            region for region in _unique(regions[host] for host in unreached)]})
+        suggestion = json.dumps({"rotate_exclude_regions": excluded_regions + _unique(regions[host] for host in unreached)})
         raise Refused("rotate_exclude_regions", "%s could not be read (%s). Bring the node back, or exclude its region "
                       "explicitly with -e '%s' (it then keeps the old version)."
                       % (", ".join(unreached), "; ".join(msgs), suggestion))
