@@ -24,6 +24,7 @@ __metaclass__ = type
 
 import datetime
 import json
+import math
 from collections.abc import Mapping
 
 from ansible_collections.macmesh.signing.plugins.module_utils._identity import normalise_sha1
@@ -124,7 +125,7 @@ def _number(value, field):
             number = float(value.strip())
         except ValueError:
             number = None
-    if number is None or number != number or number < 0:
+    if number is None or math.isnan(number) or number < 0:
         raise Refused(field, "%s must be a number of days >= 0, not %r." % (field, value))
     return number
 
@@ -262,8 +263,8 @@ def check_new_material(phase, manifest, new, old, profiles, sha1s):
     unmatched = unmatched_profiles(profiles, sha1s)
     if unmatched:
         raise Refused("rotate_manifest", "%s: profiles %s: certificates: list none of the new identities (%s); a profile "
-                      "must be issued for the identity that will sign with it." % (manifest, ", ".join(unmatched),
-                                                                                  ", ".join(sha1s)))
+                      "must be issued for the identity that will sign with it."
+                      % (manifest, ", ".join(unmatched), ", ".join(sha1s)))
     if new.get("sha256") == old.get("sha256"):
         raise Refused("rotate_manifest", "%s is the manifest the inventory already declares (%s): nothing to rotate. "
                       "Point rotate_manifest at the new profiles.json (the inventory keeps the old one until the rotation "
@@ -403,8 +404,7 @@ def plan_rotation(mesh, region_of, reads, exclude_regions=(), canary_region="hk"
     if unreached:
         msgs = [_text((reads.get(host) or {}).get("msg")) or ("unreachable" if host in reads else "not read")
                 for host in unreached]
-        suggestion = json.dumps({"rotate_exclude_regions": excluded_regions + [
-            region for region in _unique(regions[host] for host in unreached)]})
+        suggestion = json.dumps({"rotate_exclude_regions": excluded_regions + _unique(regions[host] for host in unreached)})
         raise Refused("rotate_exclude_regions", "%s could not be read (%s). Bring the node back, or exclude its region "
                       "explicitly with -e '%s' (it then keeps the old version)."
                       % (", ".join(unreached), "; ".join(msgs), suggestion))
