@@ -9,7 +9,8 @@ __metaclass__ = type
 
 DOCUMENTATION = r"""
 name: layout
-author: macmesh.signing maintainers
+author:
+  - macmesh.signing maintainers (@macmesh)
 short_description: The node layout, group names and policy defaults of the mesh
 version_added: 0.2.0
 description:

@@ -9,7 +9,8 @@ __metaclass__ = type
 
 DOCUMENTATION = r"""
 name: passphrase
-author: macmesh.signing maintainers
+author:
+  - macmesh.signing maintainers (@macmesh)
 short_description: The passphrase of a declared signing identity, from where its release says it comes
 version_added: 0.2.0
 description:

@@ -272,8 +272,8 @@ def _manifest(manifest, path, base, check_files):
         if digest != manifest["sha256"]:
             raise ReleaseError(path, "manifest.sha256", "is %s but %s has %s" % (manifest["sha256"], out["path"], digest))
         if frozen.get("version") != manifest["version"]:
-            raise ReleaseError(path, "manifest.version", "is %r but %s says %r" % (manifest["version"], out["path"],
-                                                                                  frozen.get("version")))
+            raise ReleaseError(path, "manifest.version",
+                               "is %r but %s says %r" % (manifest["version"], out["path"], frozen.get("version")))
         if not os.path.isdir(out["profiles_dir"]):
             raise ReleaseError(path, "manifest.profiles_dir", "%s is not a directory" % out["profiles_dir"])
         expiries = [entry.get("expires") for entry in frozen["profiles"] if isinstance(entry, dict)]

@@ -10,7 +10,8 @@ __metaclass__ = type
 
 DOCUMENTATION = r"""
 module: mesh_audit
-author: macmesh.signing maintainers
+author:
+  - macmesh.signing maintainers (@macmesh)
 short_description: Evaluate every node's signing read against the current release
 version_added: 0.2.0
 description:

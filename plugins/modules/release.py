@@ -10,7 +10,8 @@ __metaclass__ = type
 
 DOCUMENTATION = r"""
 module: release
-author: macmesh.signing maintainers
+author:
+  - macmesh.signing maintainers (@macmesh)
 short_description: Read, stage, promote and retire the releases that declare the mesh's desired signing state
 version_added: 0.2.0
 description:

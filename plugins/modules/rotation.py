@@ -10,7 +10,8 @@ __metaclass__ = type
 
 DOCUMENTATION = r"""
 module: rotation
-author: macmesh.signing maintainers
+author:
+  - macmesh.signing maintainers (@macmesh)
 short_description: Gate, plan and close a rotation, a retire or a revocation of the mesh's signing material
 version_added: 0.2.0
 description:
