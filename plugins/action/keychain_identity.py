@@ -17,19 +17,19 @@ from __future__ import annotations
 import base64
 import secrets
 import string
-import warnings
 
 from ansible.errors import AnsibleActionFail, AnsibleError
 from ansible.module_utils.common.arg_spec import ArgumentSpecValidator
 from ansible.module_utils.common.parameters import remove_values
 from ansible.module_utils.common.text.converters import to_bytes, to_native
 from ansible.plugins.action import ActionBase
+
+from ansible_collections.macmesh.signing.plugins.module_utils._pkcs12 import IdentityFileError, read_identity
 from ansible_collections.macmesh.signing.plugins.module_utils._identity import normalise_sha1
 
 try:
     from cryptography.hazmat.primitives import hashes, serialization
     from cryptography.hazmat.primitives.serialization import pkcs12
-    from cryptography.x509.oid import NameOID
 except ImportError as exc:  # pragma: no cover - cryptography ships with every supported controller setup
     CRYPTOGRAPHY_IMPORT_ERROR = exc
 else:
@@ -40,8 +40,6 @@ TRANSPORT_ALPHABET = string.ascii_letters + string.digits
 TRANSPORT_LENGTH = 32
 # Iterations of the legacy PKCS#12 KDF; the value `openssl pkcs12 -export -legacy` uses.
 KDF_ROUNDS = 2048
-# Keychain Access exports BER; cryptography parses it but warns that it may stop doing so.
-BER_WARNING = "PKCS#12 bundle could not be parsed as DER"
 # Options only the action plugin may set on the module.
 INTERNAL_OPTIONS = ("content", "transport_passphrase")
 
@@ -49,61 +47,6 @@ ACTION_SPEC = {
     "src": {"type": "path"},
     "passphrase": {"type": "str", "no_log": True, "default": ""},
 }
-
-
-class IdentityFileError(Exception):
-    """The identity file cannot be used; the message names the file and the field to fix."""
-
-
-def _certificate_name(certificate):
-    """The label ``security find-identity`` shows: the subject CN, else the whole subject."""
-    names = certificate.subject.get_attributes_for_oid(NameOID.COMMON_NAME)
-    if names:
-        return names[0].value
-    return certificate.subject.rfc4514_string()
-
-
-def _public_bytes(public_key):
-    return public_key.public_bytes(serialization.Encoding.DER, serialization.PublicFormat.SubjectPublicKeyInfo)
-
-
-def _load(data, passphrase, src):
-    """Return ``(key, certificate, chain)`` from PKCS#12 bytes; errors name ``src``."""
-    # An empty passphrase means either "no password" or "the empty password": PKCS#12 tells them apart.
-    candidates = [to_bytes(passphrase, errors="surrogate_or_strict")] if passphrase else [None, b""]
-    last_error = None
-    for candidate in candidates:
-        try:
-            with warnings.catch_warnings():
-                warnings.filterwarnings("ignore", message=BER_WARNING, category=UserWarning)
-                return pkcs12.load_key_and_certificates(data, candidate)
-        except ValueError as exc:
-            last_error = to_native(exc)
-    if "password" in last_error.lower():
-        raise IdentityFileError(
-            "Cannot decrypt %s: the `passphrase` option is wrong for this file (or the file is damaged)." % src
-        )
-    raise IdentityFileError("%s is not a PKCS#12 (.p12) identity file." % src)
-
-
-def read_identity(data, passphrase, src):
-    """Check a PKCS#12 identity and return ``(sha1, name, key, certificate, chain)``.
-
-    Raises IdentityFileError naming ``src`` when the file holds no usable identity.
-    """
-    key, certificate, chain = _load(data, passphrase, src)
-    if key is None:
-        raise IdentityFileError(
-            "%s contains no private key: export the identity (certificate and private key) as .p12, "
-            "not the certificate alone." % src
-        )
-    # cryptography pairs the key with its certificate (by localKeyId, else by public key).
-    if certificate is None:
-        raise IdentityFileError("%s contains a private key but no certificate for it." % src)
-    if _public_bytes(certificate.public_key()) != _public_bytes(key.public_key()):
-        raise IdentityFileError("%s: the private key does not belong to the certificate." % src)
-    sha1 = certificate.fingerprint(hashes.SHA1()).hex().upper()
-    return sha1, _certificate_name(certificate), key, certificate, list(chain or [])
 
 
 def transport_passphrase():

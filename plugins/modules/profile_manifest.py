@@ -159,7 +159,6 @@ import json
 import os
 import tempfile
 import traceback
-import warnings
 
 from ansible.module_utils.basic import AnsibleModule, missing_required_lib
 from ansible_collections.macmesh.signing.plugins.module_utils._manifest import (
@@ -169,12 +168,12 @@ from ansible_collections.macmesh.signing.plugins.module_utils._manifest import (
     manifest_entry,
     validate_manifest,
 )
+from ansible_collections.macmesh.signing.plugins.module_utils._pkcs12 import IdentityFileError, read_identity
 from ansible_collections.macmesh.signing.plugins.module_utils._profile import UUID_RE, ProfileError, read_profile
 
 try:
     from cryptography import x509
     from cryptography.hazmat.primitives import hashes
-    from cryptography.hazmat.primitives.serialization import pkcs12
 except ImportError:
     CRYPTOGRAPHY_IMPORT_ERROR = traceback.format_exc()
 else:
@@ -229,19 +228,12 @@ def load_identity(path, passphrase):
         raise InputError(path, "path", "cannot be read (%s)" % exc)
     if path.lower().endswith((".p12", ".pfx")):
         try:
-            with warnings.catch_warnings():
-                # Keychain Access exports BER; cryptography parses it but warns on every load.
-                warnings.filterwarnings("ignore", message=".*could not be parsed as DER", category=UserWarning)
-                key, certificate, _chain = pkcs12.load_key_and_certificates(
-                    data, None if passphrase is None else passphrase.encode("utf-8")
-                )
-        except ValueError:
-            raise InputError(path, "passphrase", "cannot decrypt the PKCS#12 file: wrong passphrase, or not a PKCS#12 file")
-        if key is None:
-            raise InputError(path, "path", "the PKCS#12 file holds no private key, so it cannot sign")
-        # cryptography only returns the certificate that matches the key; others land in _chain.
-        if certificate is None:
-            raise InputError(path, "path", "the PKCS#12 file holds no certificate for its private key")
+            sha1, _name, _key, _certificate, _chain = read_identity(data, passphrase, path)
+        except IdentityFileError as exc:
+            if exc.field == "passphrase":
+                raise InputError(path, "passphrase", "cannot decrypt the PKCS#12 file: wrong passphrase, or not a PKCS#12 file")
+            raise InputError(path, "path", str(exc))
+        return sha1
     else:
         try:
             if data.lstrip().startswith(b"-----BEGIN"):
