@@ -622,7 +622,6 @@ def stage(releases_dir, version, manifest, identities, change=None, base_version
     if version == base_version:
         raise ReleaseError(target, "version", "is the current release: a rotation stages a new release name (e.g. the "
                            "new manifest's version)")
-    release_dir = os.path.dirname(target)
     carried, _retiring, _keep = effective(base, known)
     new_sha1s = set()
     draft_identities = []
@@ -660,26 +659,33 @@ def stage(releases_dir, version, manifest, identities, change=None, base_version
     if draft["manifest"]["sha256"] == base["manifest"]["sha256"]:
         raise ReleaseError(manifest["path"], None, "is the manifest the current release %s already declares (%s): "
                            "nothing to rotate" % (base_version, base["manifest"]["version"]))
+    return _write_staged(releases_dir, version, target, draft)
+
+
+def _write_staged(releases_dir, version, target, draft):
+    """Validate ``draft`` and write it as a staged release; (release, changed).
+
+    A release promoted already with the same material is no change (a re-run after the promotion);
+    with other material it is refused. A staged one is rewritten as the same inputs would write it,
+    keeping the change record of its first staging (a re-run continues the same change).
+    """
+    release_dir = os.path.dirname(target)
     checked = validate(_for_file(draft, release_dir), target)
     text = _dump(_for_file(checked, release_dir))
     if os.path.exists(target):
         existing = _read_json(target)
         if isinstance(existing, dict) and existing.get("status") != "staged":
-            # Promoted already (a re-run after the promotion): the same material is no change.
             if _same_material(existing, checked):
                 return load(releases_dir, version), False
-            raise ReleaseError(target, "status", "release %s already exists as %s with other material: stage the "
-                               "rotation under a new name" % (version, existing.get("status")))
-        # A staged release is rewritten as the same inputs would write it; the change record of the
-        # first staging stays (a re-run continues the same change).
+            raise ReleaseError(target, "status", "release %s already exists as %s with other material: stage under a "
+                               "new name" % (version, existing.get("status")))
         if isinstance(existing, dict) and existing.get("change"):
             text = _dump(dict(json.loads(text), change=existing["change"]))
         with open(target) as handle:
             if handle.read() == text:
                 return load(releases_dir, version), False
-    else:
-        if not os.path.isdir(release_dir):
-            os.makedirs(release_dir)
+    elif not os.path.isdir(release_dir):
+        os.makedirs(release_dir)
     atomic_write(target, text)
     return load(releases_dir, version), True
 
@@ -828,21 +834,4 @@ def stage_revocation(releases_dir, version, compromised, replacements=None, chan
         "identities": [dict(item, retire_with=item.get("retire_with")) for item in identities],
         "policy": base["policy"],
     }
-    release_dir = os.path.dirname(target)
-    checked = validate(_for_file(draft, release_dir), target)
-    text = _dump(_for_file(checked, release_dir))
-    if os.path.exists(target):
-        existing = _read_json(target)
-        if isinstance(existing, dict) and existing.get("status") != "staged":
-            if _same_material(existing, checked):
-                return load(releases_dir, version), False
-            raise ReleaseError(target, "status", "release %s already exists as %s with other material" % (version, existing.get("status")))
-        if isinstance(existing, dict) and existing.get("change"):
-            text = _dump(dict(json.loads(text), change=existing["change"]))
-        with open(target) as handle:
-            if handle.read() == text:
-                return load(releases_dir, version), False
-    elif not os.path.isdir(release_dir):
-        os.makedirs(release_dir)
-    atomic_write(target, text)
-    return load(releases_dir, version), True
+    return _write_staged(releases_dir, version, target, draft)

@@ -115,12 +115,11 @@ wrapper_sha256:
   type: str
 """
 
-from ansible.module_utils.basic import AnsibleModule
+from ansible_collections.macmesh.signing.plugins.module_utils._controller_only import refuse
 
 
 def main():
-    module = AnsibleModule(argument_spec={}, supports_check_mode=True)
-    module.fail_json(msg="macmesh.signing.mesh_audit runs on the controller through its action plugin only.")
+    refuse("mesh_audit", supports_check_mode=True)
 
 
 if __name__ == "__main__":

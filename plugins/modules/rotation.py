@@ -161,12 +161,11 @@ current:
   type: dict
 """
 
-from ansible.module_utils.basic import AnsibleModule
+from ansible_collections.macmesh.signing.plugins.module_utils._controller_only import refuse
 
 
 def main():
-    module = AnsibleModule(argument_spec={}, supports_check_mode=False)
-    module.fail_json(msg="macmesh.signing.rotation runs on the controller through its action plugin only.")
+    refuse("rotation")
 
 
 if __name__ == "__main__":
