@@ -382,6 +382,29 @@ def test_a_downgrade_is_refused_then_done_with_the_override_and_a_ticket(drill, 
             handle.write(newer + "\n")
 
 
+# --- one inventory variable moves a layout path for every role, module call and check ---------------
+
+
+def test_a_moved_keychain_is_honoured_by_bootstrap_converge_and_rotate(drill, third):
+    moved = "/Users/ci-build/Library/Keychains/moved.keychain-db"
+    layout = {"macmesh_keychain_path": moved}
+    run = drill.lab.playbook(extra_vars=layout)
+    assert run.rc == 0, run
+    for host in SIGNERS:
+        held = drill.lab.sh(host, "security find-identity -p codesigning %s" % moved, user="ci-build").stdout
+        assert third["sha1"] in held, host
+    audit = drill.play(CONVERGE, layout)
+    with open(os.path.join(drill.reports, "compliance.json")) as handle:
+        report = json.load(handle)
+    assert audit.rc == 0 and report["ok"] is True, report["findings"]
+    fourth = lab_vars(drill, issue(drill.lab, "fourth", "demo-4"))
+    rotated = drill.rotate(fourth, rotate_serial=4, **layout)
+    assert rotated.rc == 0, rotated
+    for host in SIGNERS:
+        held = drill.lab.sh(host, "security find-identity -p codesigning %s" % moved, user="ci-build").stdout
+        assert fourth["sha1"] in held, host
+
+
 def test_no_secret_in_the_argv_audit_of_any_node(drill):
     for host in HOSTS:
         audit = drill.lab.sh(host, "cat /var/log/macemu/audit.log").stdout
