@@ -57,16 +57,39 @@ def test_every_code_lands_in_one_check(code, check):
 
 def test_document_verdict_counts_and_statuses():
     report = _build()
+    assert report["schema"] == 2
     assert report["ok"] is False
-    assert report["counts"] == {"hosts": 3, "errors": 2, "warnings": 1}
+    assert report["counts"] == {"hosts": 3, "reachable": 2, "errors": 2, "warnings": 1}
     assert report["hosts"]["jp-mini-01"]["checks"]["manifest"] == "error"
     assert report["hosts"]["hk-mini-01"]["checks"]["expiry"] == "warning"
     assert report["hosts"]["hk-mini-01"]["ok"] is True
-    # An unreachable host is unknown in every other check, not "ok".
+    assert report["hosts"]["hk-mini-01"]["host"] == "hk-mini-01" and report["hosts"]["hk-mini-01"]["evaluated"] is True
+    # An unreachable host is unknown in every check that needs its facts, not "ok".
     assert report["hosts"]["us-mini-01"]["checks"]["manifest"] == "unreachable"
     assert report["hosts"]["us-mini-01"]["checks"]["reachability"] == "error"
+    assert report["hosts"]["us-mini-01"]["checks"]["inventory"] == "ok"
+    assert report["hosts"]["us-mini-01"]["evaluated"] is False
     assert report["regions"]["jp"]["ok"] is False and report["regions"]["hk"]["ok"] is True
+    # us has no host that could be evaluated: its checks read "unreachable", not "ok".
+    assert report["regions"]["us"]["checks"]["manifest"] == "unreachable"
+    assert report["regions"]["us"]["reachable"] == 0 and report["regions"]["us"]["not_evaluated"] == ["us-mini-01"]
     assert "before" not in report
+
+
+def test_findings_are_sorted_by_severity_then_region_and_host():
+    report = _build()
+    assert [(f["severity"], f["host"]) for f in report["findings"]] == [
+        ("error", "jp-mini-01"), ("error", "us-mini-01"), ("warning", "hk-mini-01")]
+    parity = _parity()
+    parity["findings"].append({"severity": "info", "code": "SOMETHING_NEW", "host": "hk-mini-01", "region": "hk",
+                               "message": "fyi"})
+    parity["findings"].insert(0, {"severity": "warning", "code": "CLOCK_OFFSET", "host": "jp-mini-01", "region": "jp",
+                                  "message": "1.2 s"})
+    report = _report.build_report(parity, _facts(), {"version": "v1", "sha256": "a" * 64}, "dedicated", NOW, "cid-1")
+    assert [f["severity"] for f in report["findings"]] == ["error", "error", "warning", "warning", "info"]
+    assert [f["host"] for f in report["findings"] if f["severity"] == "warning"] == ["hk-mini-01", "jp-mini-01"]
+    # An informational finding is listed but changes no check.
+    assert report["hosts"]["hk-mini-01"]["checks"]["other"] == "ok"
 
 
 def test_timeline_one_item_per_region_and_kind():
@@ -86,10 +109,12 @@ def test_junit_has_a_testcase_per_host_and_check():
     root = ET.fromstring(_report.render_junit(report))
     cases = root.findall(".//testcase")
     assert len(cases) == sum(len(h["checks"]) for h in report["hosts"].values())
-    # jp's manifest fails; us is unreachable: its reachability check fails, every other check errors.
-    assert root.get("failures") == "2" and root.get("errors") == str(len(report["hosts"]["us-mini-01"]["checks"]) - 1)
+    # jp's manifest fails; us is unreachable: one failure (reachability), the checks it prevented are skipped.
+    assert root.get("failures") == "2" and root.get("errors") == "0"
+    assert root.get("skipped") == str(len(report["hosts"]["us-mini-01"]["checks"]) - 2)
     failed = [c for c in cases if c.find("failure") is not None]
     assert [(c.get("classname"), c.get("name")) for c in failed] == [("jp.jp-mini-01", "manifest"), ("us.us-mini-01", "reachability")]
+    assert root.get("tests") == str(len(cases))
 
 
 def test_jsonl_one_line_per_host():
