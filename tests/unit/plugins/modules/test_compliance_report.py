@@ -44,8 +44,8 @@ def written(dest):
 def test_writes_four_files_and_reports_change_once(tmp_path, capsys):
     first = run(capsys, args(tmp_path))
     assert first["rc"] == 0 and first["changed"] is True and first["ok"] is False
-    assert sorted(os.listdir(str(tmp_path))) == ["compliance.html", "compliance.json", "compliance.jsonl",
-                                                  "compliance.junit.xml"]
+    files = ["compliance.html", "compliance.json", "compliance.jsonl", "compliance.junit.xml"]
+    assert sorted(os.listdir(str(tmp_path))) == files
     assert first["gates"] == [] and first["selected"] == {}
     second = run(capsys, args(tmp_path, generated_at="2026-11-26T00:00:00Z"))
     assert second["changed"] is False
