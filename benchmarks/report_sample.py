@@ -227,6 +227,7 @@ def screenshot(html_path, png, open_regions=(), size="1280,900"):
             handle.write(page)
         subprocess.run([browser, "--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking",
                         "--disable-component-update", "--disable-sync", "--no-first-run", "--hide-scrollbars",
+                        "--virtual-time-budget=5000",
                         "--user-data-dir=%s" % profile, "--window-size=%s" % size,
                         "--screenshot=%s" % os.path.abspath(png), "file://%s" % shot],
                        check=True, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, timeout=120)

@@ -545,7 +545,7 @@ font-size:12px}
 .badge.ok{background:#e6f4ea;color:#1b7f3b}.badge.warning{background:#fff4d6;color:#7a4f00}
 .badge.error{background:#a1121b;color:#fff}.badge.unreachable,.badge.not_evaluated{background:#555;color:#fff}
 .regions{border:1px solid #d0d7de;border-radius:6px}
-.rrow{display:grid;grid-template-columns:70px 100px 100px 64px 78px 1fr;gap:8px;align-items:center;padding:6px 10px}
+.rrow{display:grid;grid-template-columns:70px 100px 130px 56px 70px 1fr;gap:8px;align-items:center;padding:6px 10px}
 .rhead{font-weight:600;color:#59636e;font-size:12px;border-bottom:1px solid #d0d7de;background:#f6f8fa}
 details.region{border-bottom:1px solid #d0d7de}details.region:last-child{border-bottom:0}
 details.region>summary{list-style:none;cursor:pointer}details.region>summary::-webkit-details-marker{display:none}
@@ -661,15 +661,17 @@ def _regions_html(report):
             if entry["errors"] > len(entry.get("not_evaluated") or ()):
                 status = "error"
         reach_class = "error" if reachable < total else ""
+        unread = len(entry.get("not_evaluated") or ()) - (total - reachable)
+        reach_note = ' <span class="muted small">(%d not read)</span>' % unread if unread > 0 else ""
         host_part = _host_rows(report, entry) if entry["hosts"] else '<p class="muted">This region has no host.</p>'
         loose = entry.get("findings") or []
         if loose:
             host_part = "<p>%s</p>%s" % ("<br>".join(_x(_finding_line(f, with_host=True)) for f in loose), host_part)
         out.append('<details class="region" id="region-%s"><summary class="rrow"><span class="name">%s</span>'
-                   '<span><span class="badge %s">%s</span></span><span class="num %s" style="text-align:left">%d/%d</span>'
+                   '<span><span class="badge %s">%s</span></span><span class="num %s" style="text-align:left">%d/%d%s</span>'
                    '<span class="num %s">%d</span><span class="num %s">%d</span><span>%s</span></summary>'
                    '<div class="hostwrap">%s</div></details>' % (
-                       _x(region), _x(region.upper()), status, _BADGE[status], reach_class, reachable, total,
+                       _x(region), _x(region.upper()), status, _BADGE[status], reach_class, reachable, total, reach_note,
                        "error" if entry["errors"] else "", entry["errors"], "warning" if entry["warnings"] else "",
                        entry["warnings"], _region_chips(entry), host_part))
     out.append("</div>")
@@ -708,7 +710,8 @@ def _enforce_html(report):
     parts = ['<h2>Enforce: before and after the repairs</h2><div class="ba">',
              box("Before repairs", before["ok"], counts["errors"], counts["warnings"]),
              box("After repairs", report["ok"], report["counts"]["errors"], report["counts"]["warnings"]), "</div>"]
-    for key, title, is_open in (("repaired", "Repaired", True), ("standing", "Still standing", True),
+    # "Still standing" is the findings table below minus the new ones: listed, but closed.
+    for key, title, is_open in (("repaired", "Repaired", True), ("standing", "Still standing", False),
                                 ("new", "New after the repairs", True)):
         items = changes[key]
         parts.append('<details class="list"%s><summary>%s (%d)</summary>%s</details>' % (
