@@ -311,8 +311,34 @@ def enforce_changes(report):
     }
 
 
+_COMPACT = json.JSONEncoder(sort_keys=True, separators=(", ", ": ")).encode
+
+
 def render_json(report):
-    return json.dumps(report, indent=2, sort_keys=True) + "\n"
+    """The document, one top-level key per line and one item per line inside lists and maps.
+
+    ``json.dumps(indent=2)`` runs the pure-Python encoder and costs more than every other renderer
+    together at 10,000 hosts; this keeps the C encoder (one call per host or finding) and still gives
+    a file that ``grep`` and ``diff`` read line by line.
+    """
+    lines = ["{"]
+    keys = sorted(report)
+    for index, key in enumerate(keys):
+        value = report[key]
+        comma = "," if index < len(keys) - 1 else ""
+        head = "  %s: " % _COMPACT(key)
+        if isinstance(value, list) and value:
+            lines.append(head + "[")
+            lines.append(",\n".join("    " + _COMPACT(item) for item in value))
+            lines.append("  ]" + comma)
+        elif isinstance(value, dict) and value and any(isinstance(item, (dict, list)) for item in value.values()):
+            lines.append(head + "{")
+            lines.append(",\n".join("    %s: %s" % (_COMPACT(name), _COMPACT(value[name])) for name in sorted(value)))
+            lines.append("  }" + comma)
+        else:
+            lines.append(head + _COMPACT(value) + comma)
+    lines.append("}")
+    return "\n".join(lines) + "\n"
 
 
 def render_jsonl(report):

@@ -6,6 +6,7 @@ from __future__ import absolute_import, division, print_function
 
 __metaclass__ = type
 
+import json
 import re
 import xml.etree.ElementTree as ET
 from html.parser import HTMLParser
@@ -257,3 +258,16 @@ def test_render_is_linear_in_hosts():
     for _name, render in _report.RENDERERS:
         ratio = len(render(large)) / float(len(render(small)))
         assert 5 < ratio < 12, (_name, ratio)
+
+
+def test_json_is_one_line_per_host_and_finding_and_round_trips():
+    before = {"findings": [_finding("error", "WRAPPER_MISMATCH", "kr-mini-003", "kr")]}
+    report = build(before=before, sections={"rotation": {"regions": {}, "total_s": None}, "empty": []})
+    text = _report.render_json(report)
+    assert json.loads(text) == report
+    lines = text.splitlines()
+    assert len([line for line in lines if line.startswith('    "hk-mini-')]) == 10
+    assert len([line for line in lines if line.startswith('    {"code": ')]) == len(report["findings"])
+    assert '  "empty": [],' in lines and lines[0] == "{" and lines[-1] == "}"
+    empty = build(parity={"findings": [], "hosts": {}})
+    assert json.loads(_report.render_json(empty)) == empty
