@@ -148,7 +148,7 @@ def _host_entry(host, summary, own, info):
         if finding["code"] in NOT_EVALUATED_CODES:
             not_evaluated = NOT_EVALUATED_CODES[finding["code"]]
             break
-    checks = dict((name, "ok") for name in CHECK_NAMES)
+    checks = dict.fromkeys(CHECK_NAMES, "ok")
     for finding in own:
         check = check_for_code(finding["code"])
         checks[check] = _worse(checks.get(check, "ok"), _finding_status(finding["severity"]))
@@ -312,6 +312,7 @@ def enforce_changes(report):
 
 
 _COMPACT = json.JSONEncoder(sort_keys=True, separators=(", ", ": ")).encode
+_SORTED_LINE = json.JSONEncoder(sort_keys=True).encode
 
 
 def render_json(report):
@@ -344,8 +345,9 @@ def render_json(report):
 def render_jsonl(report):
     """One line per host for log indexes (region tag, manifest sha, identity hash, correlation id)."""
     lines = []
+    dumps = _SORTED_LINE
     for host, entry in sorted(report["hosts"].items()):
-        lines.append(json.dumps({
+        lines.append(dumps({
             "ts": report["generated_at"],
             "correlation_id": report["correlation_id"],
             "host": host,
@@ -358,7 +360,7 @@ def render_jsonl(report):
             "errors": sum(1 for f in entry["findings"] if f["severity"] == "error"),
             "warnings": sum(1 for f in entry["findings"] if f["severity"] == "warning"),
             "codes": sorted(set(f["code"] for f in entry["findings"])),
-        }, sort_keys=True))
+        }))
     return "\n".join(lines) + ("\n" if lines else "")
 
 
@@ -375,9 +377,15 @@ def _finding_line(finding, with_host=False):
 
 
 def _junit_case(out, counts, classname, check, status, own, reason=None):
-    """One testcase. error: a failure; warning/info: passes, with system-out; not evaluated: skipped."""
+    """One testcase. error: a failure; warning/info: passes, with system-out; not evaluated: skipped.
+
+    ``classname`` is already escaped (it is the same for a host's dozen testcases).
+    """
     counts["tests"] += 1
-    head = '<testcase classname="%s" name="%s"' % (_x(classname), _x(check))
+    if status == "ok" and not own:
+        out.append('<testcase classname="%s" name="%s"/>' % (classname, _x(check)))
+        return
+    head = '<testcase classname="%s" name="%s"' % (classname, _x(check))
     text = "\n".join(_finding_line(f) for f in own)
     if status == "error":
         counts["failures"] += 1
@@ -416,7 +424,7 @@ def render_junit(report):
             for finding in own:
                 status = _worse(status, _finding_status(finding["severity"]))
             warnings.extend(f for f in own if f["severity"] != "error")
-            _junit_case(cases, counts, region, check, status, own)
+            _junit_case(cases, counts, _x(region), check, status, own)
         for host in region_entry["hosts"]:
             entry = report["hosts"][host]
             own_by_check = {}
@@ -428,8 +436,9 @@ def render_junit(report):
             if not entry.get("evaluated", entry["reachable"]):
                 cause = [f for f in entry["findings"] if f["code"] in NOT_EVALUATED_CODES]
                 reason = "not evaluated: %s" % (cause[0]["message"] if cause else "host unreachable")
+            classname = _x("%s.%s" % (region, host))
             for check, status in sorted(entry["checks"].items()):
-                _junit_case(cases, counts, "%s.%s" % (region, host), check, status, own_by_check.get(check, ()), reason)
+                _junit_case(cases, counts, classname, check, status, own_by_check.get(check, ()), reason)
         suite_out = ""
         if warnings:
             suite_out = "<system-out>%s</system-out>" % _x("%d warning(s):\n%s" % (
