@@ -15,6 +15,7 @@ The documentation lives in plugins/modules/keychain_identity.py.
 from __future__ import annotations
 
 import base64
+import difflib
 import secrets
 import string
 
@@ -26,6 +27,8 @@ from ansible.plugins.action import ActionBase
 
 from ansible_collections.macmesh.signing.plugins.module_utils._pkcs12 import IdentityFileError, read_identity
 from ansible_collections.macmesh.signing.plugins.module_utils._identity import normalise_sha1
+from ansible_collections.macmesh.signing.plugins.module_utils._inputs import looks_secret
+from ansible_collections.macmesh.signing.plugins.module_utils._security import SAFE_SECRET_ALPHABET, is_safe_secret
 
 try:
     from cryptography.hazmat.primitives import hashes, serialization
@@ -42,6 +45,12 @@ TRANSPORT_LENGTH = 32
 KDF_ROUNDS = 2048
 # Options only the action plugin may set on the module.
 INTERNAL_OPTIONS = ("content", "transport_passphrase")
+# Every option of the module (plugins/modules/keychain_identity.py; a unit test keeps them equal).
+MODULE_OPTIONS = (
+    "src", "passphrase", "keychain", "keychain_password", "sha1", "name", "state", "allowed_apps",
+    "partition_list", "exclusive", "declared_sha1s", "content", "transport_passphrase",
+)
+SECRET_OPTIONS = ("passphrase", "keychain_password", "content", "transport_passphrase")
 
 ACTION_SPEC = {
     "src": {"type": "path"},
@@ -134,6 +143,25 @@ class ActionModule(ActionBase):
         for option in INTERNAL_OPTIONS:
             if option in module_args:
                 raise AnsibleActionFail("%s is set by the action plugin from src; remove it from the task." % option)
+        # An unknown option that looks like a secret (password: for passphrase:) is refused here,
+        # before the module's "Unsupported parameters" would show it, and masked in every output.
+        unknown = sorted(key for key in module_args if key not in MODULE_OPTIONS and looks_secret(key))
+        if unknown:
+            masked = []
+            for key in unknown:
+                _collect_strings(module_args[key], masked)
+            suggestion = difflib.get_close_matches(unknown[0], SECRET_OPTIONS, n=1, cutoff=0.4)
+            message = "%s: unknown option of %s (its value is not shown)%s" % (
+                unknown[0], MODULE, "; did you mean %s?" % suggestion[0] if suggestion else "")
+            failed = dict(failed=True, msg=message, invocation={"module_args": _shown(self._task.args, unknown)})
+            return remove_values(failed, masked)
+        # The keychain password is checked here, before the identity is read, re-encrypted and sent.
+        password = module_args.get("keychain_password")
+        if password is not None and (not isinstance(password, str) or not is_safe_secret(password)):
+            raise AnsibleActionFail(
+                "keychain_password: only the characters [%s] are accepted, because the password reaches "
+                "security -i on standard input; choose a password from that alphabet (its value is not shown)."
+                % SAFE_SECRET_ALPHABET)
         own = {name: module_args.pop(name) for name in ACTION_SPEC if name in module_args}
         validation = ArgumentSpecValidator(ACTION_SPEC).validate(own)
         if validation.error_messages:
@@ -152,9 +180,25 @@ class ActionModule(ActionBase):
         result.update(self._execute_module(module_name=MODULE, module_args=module_args, task_vars=task_vars))
         # The module masks its own no_log options; the invocation shown at -vvv must also not
         # reveal the controller-side options, so it is rebuilt from what the task said.
-        shown = dict(self._task.args)
-        for option in ("passphrase", "keychain_password"):
-            if option in shown:
-                shown[option] = "VALUE_SPECIFIED_IN_NO_LOG_PARAMETER"
-        result["invocation"] = {"module_args": shown}
+        result["invocation"] = {"module_args": _shown(self._task.args, ())}
         return remove_values(result, secrets_in_play)
+
+
+def _collect_strings(value, out):
+    if isinstance(value, dict):
+        for item in value.values():
+            _collect_strings(item, out)
+    elif isinstance(value, (list, tuple)):
+        for item in value:
+            _collect_strings(item, out)
+    elif value is not None and not isinstance(value, bool) and str(value):
+        out.append(str(value))
+
+
+def _shown(args, extra):
+    """The task's options as -vvv may show them: every secret-looking option masked."""
+    shown = dict(args)
+    for option in list(shown):
+        if option in SECRET_OPTIONS or option in extra or (option not in MODULE_OPTIONS and looks_secret(option)):
+            shown[option] = "VALUE_SPECIFIED_IN_NO_LOG_PARAMETER"
+    return shown

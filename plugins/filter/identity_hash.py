@@ -57,17 +57,23 @@ _value:
   sample: e3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca495991b7852b855
 """
 
+import re
+
 from ansible.errors import AnsibleFilterError
 
 from ansible_collections.macmesh.signing.plugins.module_utils._identity import identity_hash as _identity_hash
-from ansible_collections.macmesh.signing.plugins.module_utils._security import ParseError, parse_find_identity
+from ansible_collections.macmesh.signing.plugins.module_utils._security import ParseError, check_utf8, decode_utf8, parse_find_identity
 
+_SHA1_RE = re.compile(r"[0-9A-Fa-f]{40}\Z")
 _RECORD_KEYS = (("sha1", str), ("name", str), ("valid", bool))
 
 
 def _records(data):
-    if isinstance(data, bytes):
-        data = data.decode("utf-8")
+    if not isinstance(data, str) and isinstance(data, (bytes, bytearray)):
+        try:
+            data = decode_utf8(bytes(data), "The macmesh.signing.identity_hash input")
+        except ParseError as exc:
+            raise AnsibleFilterError(str(exc))
     if isinstance(data, str):
         try:
             return parse_find_identity(data)
@@ -90,6 +96,15 @@ def _records(data):
                     "The macmesh.signing.identity_hash input item %d needs %s of type %s"
                     % (index, key, expected.__name__)
                 )
+        if not _SHA1_RE.match(record["sha1"]):
+            raise AnsibleFilterError(
+                "The macmesh.signing.identity_hash input item %d: sha1 %r is not 40 hexadecimal digits"
+                % (index, record["sha1"]))
+        for key in ("sha1", "name"):
+            try:
+                check_utf8(record[key], "item %d %s" % (index, key))
+            except ParseError as exc:
+                raise AnsibleFilterError("The macmesh.signing.identity_hash input %s" % exc)
     return data
 
 

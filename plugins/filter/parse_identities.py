@@ -77,13 +77,16 @@ _value:
 
 from ansible.errors import AnsibleFilterError
 
-from ansible_collections.macmesh.signing.plugins.module_utils._security import ParseError, parse_find_identity
+from ansible_collections.macmesh.signing.plugins.module_utils._security import ParseError, decode_utf8, parse_find_identity
 
 
 def parse_identities(text):
     """Parse find-identity text into ``[{"sha1", "name", "valid"}]``."""
-    if isinstance(text, bytes):
-        text = text.decode("utf-8")
+    if not isinstance(text, str) and isinstance(text, (bytes, bytearray)):
+        try:
+            text = decode_utf8(bytes(text), "The macmesh.signing.parse_identities input")
+        except ParseError as exc:
+            raise AnsibleFilterError(str(exc))
     if not isinstance(text, str):
         raise AnsibleFilterError(
             "The macmesh.signing.parse_identities input must be the text printed by "

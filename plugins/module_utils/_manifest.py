@@ -28,9 +28,9 @@ SCHEMA = 1
 PROFILE_EXTENSIONS = (".mobileprovision", ".provisionprofile")
 TIME_FORMAT = "%Y-%m-%dT%H:%M:%SZ"
 
-_UUID_RE = re.compile(r"^[0-9A-Fa-f]{8}-[0-9A-Fa-f]{4}-[0-9A-Fa-f]{4}-[0-9A-Fa-f]{4}-[0-9A-Fa-f]{12}$")
-_SHA256_RE = re.compile(r"^[0-9a-f]{64}$")
-_SHA1_RE = re.compile(r"^[0-9A-F]{40}$")
+_UUID_RE = re.compile(r"^[0-9A-Fa-f]{8}-[0-9A-Fa-f]{4}-[0-9A-Fa-f]{4}-[0-9A-Fa-f]{4}-[0-9A-Fa-f]{12}\Z")
+_SHA256_RE = re.compile(r"^[0-9a-f]{64}\Z")
+_SHA1_RE = re.compile(r"^[0-9A-F]{40}\Z")
 
 _TOP_KEYS = ("schema", "version", "sha256", "profiles")
 # Manifest v1 entry: key -> (accepted types, description used in errors).
@@ -196,9 +196,12 @@ def validate_manifest(manifest, source, now=None, allow_expired=False, allow_mix
             )
         seen[key] = index
 
-    teams = sorted(set(entry["team_id"] for entry in profiles))
+    teams = {}
+    for index, entry in enumerate(profiles):
+        teams.setdefault(entry["team_id"], []).append("profiles[%d] (%s)" % (index, entry["filename"]))
     if len(teams) > 1 and not allow_mixed_teams:
-        raise ManifestError(source, "team_id", "profiles belong to several teams: %s" % ", ".join(teams))
+        raise ManifestError(source, "team_id", "profiles belong to several teams: %s" % "; ".join(
+            "%s: %s" % (team, ", ".join(teams[team])) for team in sorted(teams)))
 
     sha256 = manifest["sha256"]
     if not isinstance(sha256, str) or not _SHA256_RE.match(sha256):

@@ -35,8 +35,8 @@ _EXPECTED_KEYS = (
     "keychain_settings", "cert_warn_days", "cert_error_days", "overlap_min_days", "overlap_max_days",
     "max_clock_offset", "max_clock_offset_error", "now", "signer_group", "builder_group", "release",
 )
-_SHA256_RE = re.compile(r"^[0-9a-f]{64}$")
-_MODE_RE = re.compile(r"^0[0-7]{3}$")
+_SHA256_RE = re.compile(r"^[0-9a-f]{64}\Z")
+_MODE_RE = re.compile(r"^0[0-7]{3}\Z")
 _UTC = datetime.timezone.utc
 
 

@@ -28,7 +28,7 @@ import xml.parsers.expat
 from collections import namedtuple
 
 
-UUID_RE = re.compile(r"^[0-9A-Fa-f]{8}-[0-9A-Fa-f]{4}-[0-9A-Fa-f]{4}-[0-9A-Fa-f]{4}-[0-9A-Fa-f]{12}$")
+UUID_RE = re.compile(r"^[0-9A-Fa-f]{8}-[0-9A-Fa-f]{4}-[0-9A-Fa-f]{4}-[0-9A-Fa-f]{4}-[0-9A-Fa-f]{12}\Z")
 TIME_FORMAT = "%Y-%m-%dT%H:%M:%SZ"
 
 # DER encodings of the object identifiers this reader checks.

@@ -77,6 +77,23 @@ class ParseError(ValueError):
     """Output of ``security`` that does not have the expected shape."""
 
 
+def decode_utf8(data, what):
+    """``data`` (bytes) as text; ParseError naming ``what`` and the offset when it is not UTF-8."""
+    try:
+        return data.decode("utf-8")
+    except UnicodeDecodeError as exc:
+        raise ParseError("%s is not UTF-8 text (byte 0x%02x at offset %d)" % (what, data[exc.start], exc.start))
+
+
+def check_utf8(text, what):
+    """ParseError when ``text`` holds undecodable bytes (Ansible keeps them as lone surrogates)."""
+    try:
+        text.encode("utf-8")
+    except UnicodeEncodeError as exc:
+        raise ParseError("%s is not UTF-8 text (undecodable byte at offset %d)" % (what, exc.start))
+    return text
+
+
 def is_safe_secret(value):
     """True when ``value`` is a non-empty text made only of ``[A-Za-z0-9_.,:+=@%/-]``."""
     return isinstance(value, str) and bool(_SAFE_SECRET_RE.match(value))
@@ -296,7 +313,7 @@ _CLASSIFIED = (
 KEYCHAIN_EXISTS_RC = 48
 
 # What security -i prints on stderr after a command fails (SecurityTool/security.c, main()).
-_RETURNED_RE = re.compile(r"^([A-Za-z][A-Za-z0-9-]*): returned (-?\d+)\s*$")
+_RETURNED_RE = re.compile(r"^([A-Za-z][A-Za-z0-9-]*): returned (-?\d+)\s*\Z")
 
 
 def classify_error(rc, out, err):
@@ -340,9 +357,11 @@ def _sentence(text):
 
 # --- parsers ------------------------------------------------------------------------------------
 
-_IDENTITY_RE = re.compile(r'^\s*\d+\)\s+(\S+)\s+"(.*)"(?:\s+\(([^()]*)\))?\s*$')
+_IDENTITY_RE = re.compile(r'^\s*\d+\)\s+(\S+)\s+"(.*)"(?:\s+\(([^()]*)\))?\s*\Z')
 _ENTRY_START_RE = re.compile(r"^\s*\d+\)")
-_FOUND_VALID_RE = re.compile(r"^\s*\d+ valid identities found\s*$")
+_FOUND_VALID_RE = re.compile(r"^\s*(\d+) valid identities found\s*\Z")
+_FOUND_RE = re.compile(r"^\s*(\d+) identities found\s*\Z")
+_FIND_IDENTITY_SHA1_RE = re.compile(r"[0-9A-Fa-f]{40}\Z")
 
 _MATCHING = "matching"
 _VALID_ONLY = "valid-only"
@@ -356,43 +375,68 @@ def parse_find_identity(text):
     appearance. An identity is valid when it is listed under "Valid identities only" or in
     ``-v`` output (no section headers); entries under "Matching identities", and entries with a
     status suffix such as ``(CSSMERR_TP_NOT_TRUSTED)`` outside "Valid identities only", are not.
-    The hash is upper-cased and otherwise kept as printed. Noise lines (``Policy:``, counts,
-    blank lines, other tools' output) are skipped; a numbered line that is not an identity
-    raises :class:`ParseError`.
+    The hash is upper-cased and otherwise kept as printed.
+
+    Only find-identity output is accepted: every run of find-identity ends its listing with an
+    ``<n> identities found`` / ``<n> valid identities found`` line, so text without one (another
+    command's output, an empty string) raises :class:`ParseError` instead of meaning "no
+    identities"; so does a count that differs from the entries listed above it (a cut-short
+    listing), a numbered line that is not ``<n>) <40 hex digits> "<name>"`` and any line that
+    find-identity does not print (blank lines, ``Policy:`` and the section headers are its own).
     """
     if not isinstance(text, str):
         raise ParseError("find-identity output must be text, not %s" % type(text).__name__)
+    check_utf8(text, "find-identity output")
     section = _PLAIN
     found = {}
     order = []
+    counted = False
+    listed = 0
     for number, line in enumerate(text.splitlines(), 1):
         stripped = line.strip()
+        if not stripped or stripped.startswith("Policy: "):
+            continue
         if stripped == "Matching identities":
-            section = _MATCHING
+            section, listed = _MATCHING, 0
             continue
         if stripped == "Valid identities only":
-            section = _VALID_ONLY
+            section, listed = _VALID_ONLY, 0
             continue
-        if _FOUND_VALID_RE.match(line):
-            # End of one find-identity run; a following run starts from scratch.
-            section = _PLAIN
+        count = _FOUND_VALID_RE.match(line) or _FOUND_RE.match(line)
+        if count:
+            if int(count.group(1)) != listed:
+                raise ParseError("find-identity line %d counts %s identities but %d are listed above it: "
+                                 "the output is cut short or not find-identity output" % (number, count.group(1), listed))
+            counted = True
+            listed = 0
+            if _FOUND_VALID_RE.match(line):
+                # End of one find-identity run; a following run starts from scratch.
+                section = _PLAIN
             continue
         if not _ENTRY_START_RE.match(line):
-            continue
+            raise ParseError("find-identity line %d is not find-identity output: %r" % (number, line))
         match = _IDENTITY_RE.match(line)
         if not match:
             raise ParseError("find-identity line %d is not '<n>) <SHA-1> \"<name>\"': %r" % (number, line))
         sha1, name, status = match.group(1).upper(), match.group(2), match.group(3)
+        if not _FIND_IDENTITY_SHA1_RE.match(sha1):
+            raise ParseError("find-identity line %d: SHA-1 %r is not 40 hexadecimal digits" % (number, match.group(1)))
+        listed += 1
         valid = section == _VALID_ONLY or (section == _PLAIN and status is None)
         if sha1 not in found:
             found[sha1] = {"sha1": sha1, "name": name, "valid": valid}
             order.append(sha1)
         elif valid:
             found[sha1]["valid"] = True
+    if not counted:
+        raise ParseError("no '<n> valid identities found' line: the text is not security find-identity output")
+    if listed:
+        raise ParseError("find-identity output ends after %d identities without their '<n> identities found' line: "
+                         "it is cut short" % listed)
     return [found[sha1] for sha1 in order]
 
 
-_QUOTED_PATH_RE = re.compile(r'^\s*"(.*)"\s*$')
+_QUOTED_PATH_RE = re.compile(r'^\s*"(.*)"\s*\Z')
 
 
 def parse_keychain_list(text):
@@ -412,8 +456,8 @@ def parse_keychain_list(text):
     return paths
 
 
-_KEYCHAIN_INFO_RE = re.compile(r'^\s*Keychain "(.*)"((?:\s+\S+)*)\s*$')
-_TIMEOUT_RE = re.compile(r"^timeout=(\d+)s$")
+_KEYCHAIN_INFO_RE = re.compile(r'^\s*Keychain "(.*)"((?:\s+\S+)*)\s*\Z')
+_TIMEOUT_RE = re.compile(r"^timeout=(\d+)s\Z")
 
 
 def parse_keychain_info(text):
@@ -448,7 +492,7 @@ def parse_keychain_info(text):
     raise ParseError("show-keychain-info printed no 'Keychain \"<path>\" ...' line")
 
 
-_HASH_LINE_RE = re.compile(r"^SHA-(1|256) hash: ([0-9A-Fa-f]+)\s*$")
+_HASH_LINE_RE = re.compile(r"^SHA-(1|256) hash: ([0-9A-Fa-f]+)\s*\Z")
 _PEM_BEGIN = "-----BEGIN CERTIFICATE-----"
 _PEM_END = "-----END CERTIFICATE-----"
 

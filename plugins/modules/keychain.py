@@ -171,7 +171,8 @@ settings:
 
 import os
 
-from ansible.module_utils.basic import AnsibleModule
+from ansible.module_utils.basic import AnsibleModule, _load_params
+from ansible_collections.macmesh.signing.plugins.module_utils._inputs import guarded_module
 
 from ansible_collections.macmesh.signing.plugins.module_utils._security import (
     InteractionNotAllowedError,
@@ -359,8 +360,9 @@ def validate(module):
 
 
 def main():
-    module = AnsibleModule(
-        argument_spec=dict(
+    module = guarded_module(
+        AnsibleModule, _load_params,
+        dict(
             path=dict(type="path", required=True),
             state=dict(type="str", choices=["present", "absent"], default="present"),
             password=dict(type="str", no_log=True),

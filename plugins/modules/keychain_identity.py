@@ -206,8 +206,9 @@ import binascii
 import os
 import tempfile
 
-from ansible.module_utils.basic import AnsibleModule
+from ansible.module_utils.basic import AnsibleModule, _load_params
 from ansible_collections.macmesh.signing.plugins.module_utils._identity import normalise_sha1
+from ansible_collections.macmesh.signing.plugins.module_utils._inputs import guarded_module
 from ansible_collections.macmesh.signing.plugins.module_utils._security import (
     DuplicateItemError,
     ItemNotFoundError,
@@ -345,8 +346,9 @@ def _validated(module):
 
 
 def main():
-    module = AnsibleModule(
-        argument_spec=dict(
+    module = guarded_module(
+        AnsibleModule, _load_params,
+        dict(
             # src and passphrase are read on the controller by the action plugin, which never
             # passes them on; they are accepted so that the documentation matches the spec.
             src=dict(type="path"),

@@ -160,7 +160,8 @@ import os
 import tempfile
 import traceback
 
-from ansible.module_utils.basic import AnsibleModule, missing_required_lib
+from ansible.module_utils.basic import AnsibleModule, _load_params, missing_required_lib
+from ansible_collections.macmesh.signing.plugins.module_utils._inputs import guarded_module
 from ansible_collections.macmesh.signing.plugins.module_utils._manifest import (
     PROFILE_EXTENSIONS,
     ManifestError,
@@ -189,9 +190,13 @@ class InputError(Exception):
 
 def profile_files(src):
     """Profile paths in ``src``, sorted; hidden files are skipped."""
+    try:
+        listing = os.listdir(src)
+    except (IOError, OSError) as exc:
+        raise InputError(src, "src", "cannot be read (%s)" % (exc.strerror or exc))
     names = sorted(
         name
-        for name in os.listdir(src)
+        for name in listing
         if not name.startswith(".")
         and name.lower().endswith(PROFILE_EXTENSIONS)
         and os.path.isfile(os.path.join(src, name))
@@ -263,6 +268,15 @@ def check_identities(profiles, identities):
             raise InputError(path, "certificate", "%s is not listed by any profile" % sha1)
 
 
+def mixed_teams_message(profiles):
+    """Name the profile files of each team, so the operator sees which files to move out."""
+    teams = {}
+    for path, profile, _filename in profiles:
+        teams.setdefault(profile["team_id"], []).append(os.path.basename(path))
+    return "profiles belong to %d teams: %s; keep one team per manifest (or set allow_mixed_teams)" % (
+        len(teams), "; ".join("%s: %s" % (team, ", ".join(sorted(teams[team]))) for team in sorted(teams)))
+
+
 def render(manifest):
     return json.dumps(manifest, indent=2, sort_keys=True, ensure_ascii=False) + "\n"
 
@@ -276,23 +290,57 @@ def read_text(path):
 
 
 def write_atomically(module, dest, text):
-    fd, tmp = tempfile.mkstemp(prefix=".profile_manifest.", dir=os.path.dirname(dest) or ".")
+    """Write ``text`` to a temporary file next to ``dest``, fsync it, rename it over ``dest``.
+
+    A crash leaves either the old manifest or the new one, never half of one; the temporary
+    file is removed on every error.
+    """
+    directory = os.path.dirname(dest)
+    try:
+        fd, tmp = tempfile.mkstemp(prefix=".profile_manifest.", dir=directory)
+    except (IOError, OSError) as exc:
+        raise InputError(dest, "dest", "cannot write in %s (%s)" % (directory, exc.strerror or exc))
     try:
         with os.fdopen(fd, "wb") as handle:
             handle.write(text.encode("utf-8"))
+            handle.flush()
+            os.fsync(handle.fileno())
         module.atomic_move(tmp, dest)
+        _fsync_directory(directory)
     finally:
         if os.path.exists(tmp):
             os.unlink(tmp)
 
 
+def _fsync_directory(directory):
+    try:
+        fd = os.open(directory, os.O_RDONLY)
+    except (IOError, OSError):
+        return
+    try:
+        os.fsync(fd)
+    except (IOError, OSError):
+        pass
+    finally:
+        os.close(fd)
+
+
 def run(module):
     params = module.params
-    src, dest = params["src"], params["dest"]
+    src = params["src"]
+    # A bare file name (dest=profiles.json) is relative to the working directory, as for copy.
+    dest = os.path.abspath(params["dest"])
     if not os.path.isdir(src):
-        raise InputError(src, "src", "is not a directory")
-    if not os.path.isdir(os.path.dirname(dest) or "."):
-        raise InputError(dest, "dest", "its directory does not exist")
+        raise InputError(src, "src", "is not a directory" if os.path.exists(src) else "does not exist")
+    if os.path.isdir(dest):
+        raise InputError(dest, "dest", "is a directory; give the path of the manifest file (for example %s)"
+                         % os.path.join(dest, "profiles.json"))
+    if os.path.lexists(dest) and not os.path.isfile(dest):
+        raise InputError(dest, "dest", "exists and is not a regular file")
+    if not os.path.isdir(os.path.dirname(dest)):
+        raise InputError(dest, "dest", "its directory %s does not exist" % os.path.dirname(dest))
+    if os.path.exists(dest) and not os.access(dest, os.R_OK):
+        raise InputError(dest, "dest", "exists but cannot be read")
 
     profiles = read_profiles(src)
     manifest = build_manifest([manifest_entry(profile, filename) for _path, profile, filename in profiles], params["version"])
@@ -304,6 +352,8 @@ def run(module):
         )
     except ManifestError as exc:
         paths = dict((profile["uuid"], path) for path, profile, _filename in profiles)
+        if exc.field == "team_id" and exc.uuid is None:
+            raise InputError(src, "team_id", mixed_teams_message(profiles))
         if exc.uuid in paths:
             raise InputError(paths[exc.uuid], exc.field.rsplit(".", 1)[-1], exc.message)
         raise
@@ -324,8 +374,9 @@ def run(module):
 
 
 def main():
-    module = AnsibleModule(
-        argument_spec=dict(
+    module = guarded_module(
+        AnsibleModule, _load_params,
+        dict(
             src=dict(type="path", required=True),
             dest=dict(type="path", required=True),
             version=dict(type="str"),

@@ -126,7 +126,8 @@ def test_mixed_teams_allowed_on_request():
     with pytest.raises(ManifestError) as caught:
         validate_manifest(manifest, "profiles.json", now=BEFORE_EXPIRY)
     assert caught.value.field == "team_id"
-    assert "439BBM9367, QG598U658S" in caught.value.message
+    assert ("439BBM9367: profiles[1] (98264c6b-5151-4349-8d0f-66691e48ae35.mobileprovision); "
+            "QG598U658S: profiles[0] (0000000a-0000-4000-8000-00000000000b.mobileprovision)") in caught.value.message
 
 
 def _set(path, value):

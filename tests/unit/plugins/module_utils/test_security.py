@@ -51,11 +51,48 @@ def records(*triples):
 # --- find-identity ------------------------------------------------------------------------------
 
 
+def create_dmg_unredacted():
+    """The create-dmg transcript with its X-ed hash digits put back as hex (the poster redacted them)."""
+    return transcript("find_identity_v_create_dmg.txt").replace("XXXXX304", "ABCDE304").replace("X", "A")
+
+
 def test_find_identity_v_lists_every_identity_as_valid():
-    assert parse_find_identity(transcript("find_identity_v_create_dmg.txt")) == records(
-        ("9XXXXX304D7307XXXX981678FAXXXX50AA5XXX08", "iPhone Developer: johndoe@example.com (T5X7XXXXMX)", True),
-        ("0DXXAD187027XXX8ACDXXXXD4C127E46924XXXXX", "Apple Development: johndoe@example.com (2XXVHXXL7X)", True),
+    assert parse_find_identity(create_dmg_unredacted()) == records(
+        ("9ABCDE304D7307AAAA981678FAAAAA50AA5AAA08", "iPhone Developer: johndoe@example.com (T5A7AAAAMA)", True),
+        ("0DAAAD187027AAA8ACDAAAAD4C127E46924AAAAA", "Apple Development: johndoe@example.com (2AAVHAAL7A)", True),
     )
+
+
+def test_redacted_or_cut_short_sha1_is_refused():
+    # The poster's X-ed hashes are not 40 hex digits: a parser must not take them for identities.
+    with pytest.raises(ParseError, match=r"line 1: SHA-1 '9XXXXX304D7307XXXX981678FAXXXX50AA5XXX08' is not 40 hexadecimal"):
+        parse_find_identity(transcript("find_identity_v_create_dmg.txt"))
+    with pytest.raises(ParseError, match="line 1: SHA-1 '86890D67F2' is not 40 hexadecimal"):
+        parse_find_identity('  1) 86890D67F2 "%s"\n     1 valid identities found\n' % FX_DIS[1])
+    with pytest.raises(ParseError, match="not 40 hexadecimal"):
+        parse_find_identity('  1) %s0 "%s"\n     1 valid identities found\n' % FX_DIS)
+
+
+@pytest.mark.parametrize("text", [
+    "",
+    "\n",
+    transcript("list_keychains_user_cargo.txt"),
+    transcript("list_keychains_git_list.txt"),
+    "security: SecKeychainSearchCopyNext: The specified item could not be found in the keychain.\n",
+])
+def test_text_of_another_command_is_not_no_identities(text):
+    with pytest.raises(ParseError, match="not (security )?find-identity output"):
+        parse_find_identity(text)
+
+
+def test_count_that_differs_from_the_listing_is_refused():
+    fx = transcript("find_identity_fx_studio.txt").splitlines(True)
+    # The listing cut after its first entry still carries the count of two.
+    cut = "".join(line for index, line in enumerate(fx) if index != 7)
+    with pytest.raises(ParseError, match="line 8 counts 2 identities but 1 are listed"):
+        parse_find_identity(cut)
+    with pytest.raises(ParseError, match="cut short"):
+        parse_find_identity("".join(fx[:-1]))
 
 
 def test_find_identity_without_v_lists_each_identity_once():
@@ -79,6 +116,7 @@ def test_identity_valid_in_second_section_only_counts_once_as_valid():
     fx = transcript("find_identity_fx_studio.txt").splitlines(True)
     # Drop the developer identity from the valid section: it stays listed, as invalid.
     text = "".join(line for index, line in enumerate(fx) if not (index == 7 and FX_DEV[0] in line))
+    text = text.replace("2 valid identities found", "1 valid identities found")
     assert parse_find_identity(text) == records(FX_DIS + (True,), FX_DEV + (False,))
 
 
@@ -92,27 +130,37 @@ def test_untrusted_identity_with_cssmerr_suffix_is_invalid():
 
 
 def test_status_suffix_outside_sections_is_invalid():
-    assert parse_find_identity(transcript("find_identity_not_trusted_line.txt")) == records(
+    text = transcript("find_identity_not_trusted_line.txt") + "     1 identities found\n"
+    assert parse_find_identity(text) == records(
         ("64CB89C8C7EFA62842BDD1AA76A9FAF321704F72", "jevpaste-dev", False)
     )
 
 
-@pytest.mark.parametrize("name", ["find_identity_v_zero_fastlane.txt", "find_identity_zero_valid_tail.txt"])
-def test_find_identity_with_no_identity(name):
-    assert parse_find_identity(transcript(name)) == []
+def test_find_identity_with_no_identity():
+    assert parse_find_identity(transcript("find_identity_v_zero_fastlane.txt")) == []
+    tail = transcript("find_identity_zero_valid_tail.txt")
+    assert parse_find_identity("  Matching identities\n     0 identities found\n" + tail[tail.index("\n"):]) == []
 
 
-def test_cargo_codesign_mixed_log_keeps_the_one_identity():
-    assert parse_find_identity(transcript("cargo_codesign_mixed.txt")) == records(
-        ("AF604B7B\u2026", "Developer ID Application: Sven Kanoldt (***)", True)
-    )
+def test_a_fragment_is_refused():
+    # The tail alone counts an identity it does not list: not a whole find-identity output.
+    with pytest.raises(ParseError, match="line 1 counts 1 identities but 0 are listed"):
+        parse_find_identity(transcript("find_identity_zero_valid_tail.txt"))
+
+
+def test_cargo_codesign_mixed_log_is_not_find_identity_output():
+    # A CI log mixing several commands (and a hash the poster cut short) is refused, naming the line.
+    with pytest.raises(ParseError, match="line 1 is not find-identity output: '=== find-identity"):
+        parse_find_identity(transcript("cargo_codesign_mixed.txt"))
 
 
 def test_each_find_identity_run_starts_a_fresh_section():
-    text = transcript("find_identity_zero_valid_tail.txt") + transcript("find_identity_v_create_dmg.txt")
+    fx = transcript("find_identity_fx_studio.txt")
+    text = fx[: fx.index("  Matching")] + "  Matching identities\n     0 identities found\n  Valid identities only\n"
+    text += "     0 valid identities found\n" + create_dmg_unredacted()
     assert [identity["valid"] for identity in parse_find_identity(text)] == [True, True]
     # After "N valid identities found" the valid-only section is over: a status suffix counts again.
-    text = transcript("find_identity_fx_studio.txt") + transcript("find_identity_not_trusted_line.txt")
+    text = fx + transcript("find_identity_not_trusted_line.txt") + "     1 identities found\n"
     assert [identity["valid"] for identity in parse_find_identity(text)] == [True, True, False]
 
 

@@ -361,7 +361,8 @@ BAD_INPUTS = [
     ("expired", _bad_profile("old.mobileprovision",
                              factory.make_profile(UUID="0e6f3c5e-5555-4a2b-8c3d-eeeeeeeeeeee", ExpirationDate=PAST)),
      "expires", "expired at 2020-01-01T00:00:00Z"),
-    ("team-id-mismatch", _other_team, "team_id", "several teams: %s, ZZ99ZZ99ZZ" % factory.TEAM_ID),
+    ("team-id-mismatch", _other_team, "team_id",
+     "2 teams: %s: app_store.mobileprovision, development.mobileprovision; ZZ99ZZ99ZZ: other_team.mobileprovision" % factory.TEAM_ID),
     ("wrong-passphrase", _identity("wrong.p12", _p12("distribution"), passphrase="wrong"), "passphrase", "wrong passphrase"),
     ("passphrase-missing", _identity("nopass.p12", _p12("distribution")), "passphrase", "wrong passphrase"),
     ("not-a-p12", _identity("garbage.p12", b"Test p12", passphrase="x"), "passphrase", "not a PKCS#12 file"),
@@ -376,7 +377,7 @@ BAD_INPUTS = [
     ("profile-matches-no-identity", _only_distribution, "DeveloperCertificates", "none of which is a declared identity"),
     ("empty-src", _empty_src, "src", "no *.mobileprovision"),
     ("src-not-a-directory", _src_is_file, "src", "is not a directory"),
-    ("dest-directory-missing", _dest_dir_missing, "dest", "its directory does not exist"),
+    ("dest-directory-missing", _dest_dir_missing, "dest", "missing does not exist"),
 ]
 
 
