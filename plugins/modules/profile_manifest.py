@@ -53,6 +53,7 @@ options:
   version:
     description:
       - Label stored in the manifest (for example a release tag). It does not change the manifest C(sha256).
+      - Letters, digits and C(. _ + - : @ /), at most 128 characters, starting with a letter or digit.
       - When omitted, the label is C(sha-) followed by the first 12 hex digits of the manifest C(sha256), so
         the same profiles always get the same label and re-running stays idempotent.
     type: str
@@ -157,6 +158,7 @@ manifest:
 
 import json
 import os
+import re
 import tempfile
 import traceback
 
@@ -179,6 +181,9 @@ except ImportError:
     CRYPTOGRAPHY_IMPORT_ERROR = traceback.format_exc()
 else:
     CRYPTOGRAPHY_IMPORT_ERROR = None
+
+
+VERSION_RE = re.compile(r"[A-Za-z0-9][A-Za-z0-9._+:@/-]{0,127}\Z")
 
 
 class InputError(Exception):
@@ -342,6 +347,11 @@ def run(module):
     if os.path.exists(dest) and not os.access(dest, os.R_OK):
         raise InputError(dest, "dest", "exists but cannot be read")
 
+    version = params["version"]
+    if version is not None and not VERSION_RE.match(version):
+        # Ansible turns a list or dict into its Python text for a str option: refuse that too.
+        raise InputError(dest, "version", "%r is not a release label: use letters, digits and . _ + - : @ / "
+                         "(at most 128, starting with a letter or digit)" % version)
     profiles = read_profiles(src)
     manifest = build_manifest([manifest_entry(profile, filename) for _path, profile, filename in profiles], params["version"])
     if params["version"] is None:
