@@ -17,7 +17,7 @@ ANSIBLE_TEST_PY ?= 3.11
 export ANSIBLE_COLLECTIONS_PATH := $(COLL_ROOT)
 export ANSIBLE_CONFIG := $(ROOT)/ansible.cfg
 
-.PHONY: help host-deps venv deps collection-tree test unit controller sanity units lint py39 changelog lab-test integration \
+.PHONY: help host-deps venv deps collection-tree test unit controller catalogue sanity units lint py39 changelog lab-test integration \
         molecule demo demo-down build clean
 
 help:
@@ -44,7 +44,7 @@ $(GET_PIP): tests/ansible-test/get_pip.py
 
 # -k: every suite runs and reports, even after one fails; make still exits non-zero.
 test: venv
-	$(MAKE) -k unit controller py39 sanity units lint lab-test integration molecule
+	$(MAKE) -k unit controller catalogue py39 sanity units lint lab-test integration molecule
 	@echo "make test: all suites passed"
 
 unit: venv
@@ -54,6 +54,10 @@ unit: venv
 # localhost: the playbooks' decisions in seconds, without the lab.
 controller: collection-tree
 	$(PY) -m pytest -q -p no:cacheprovider tests/controller
+
+# The bad-input catalogue (tests/catalogue): real ansible-playbook runs on localhost, no lab.
+catalogue: venv
+	$(PY) -m pytest -q -p no:cacheprovider tests/catalogue
 
 py39: venv
 	$(BIN)/vermin --target=3.9- --no-tips --violations --eval-annotations \

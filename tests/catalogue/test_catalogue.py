@@ -66,14 +66,6 @@ def snapshot(top):
     return state
 
 
-def _collection_path():
-    # A tree where ansible_collections/macmesh/signing is this checkout (no copy needed).
-    configured = os.environ.get("ANSIBLE_COLLECTIONS_PATH")
-    if configured and os.path.isdir(os.path.join(configured.split(":")[0], "ansible_collections", "macmesh", "signing")):
-        return configured
-    return None
-
-
 @pytest.fixture(scope="session")
 def run(tmp_path_factory):
     import time
@@ -82,12 +74,11 @@ def run(tmp_path_factory):
     top = tmp_path_factory.mktemp("catalogue")
     work = top / "cases"
     work.mkdir()
-    collections = _collection_path()
-    if collections is None:
-        link_root = top / "collections" / "ansible_collections" / "macmesh"
-        link_root.mkdir(parents=True)
-        os.symlink(ROOT, str(link_root / "signing"))
-        collections = str(top / "collections")
+    # This checkout as the collection (a link, not a copy: never a stale build/ tree).
+    link_root = top / "collections" / "ansible_collections" / "macmesh"
+    link_root.mkdir(parents=True)
+    os.symlink(ROOT, str(link_root / "signing"))
+    collections = str(top / "collections")
     secrets_file = top / "secrets.yml"
     secrets_file.write_text(yaml.safe_dump({"catalogue_secret": catalogue.SECRET,
                                             "catalogue_password": catalogue.PASSWORD}))

@@ -326,3 +326,38 @@ def test_failures_name_file_and_field(tmp_path, identity, case_id, args, content
         assert fragment in message
     assert PASSPHRASE not in message and "not it" not in message
     assert h.calls == []
+
+
+# --- checked on the controller, before the identity is read, re-encrypted or sent (issue 11) ---
+
+
+@pytest.mark.parametrize("password", ['has "quote', "has space", "line\nbreak", "caf\u00e9"])
+def test_unsafe_keychain_password_is_refused_before_src_is_read(tmp_path, password):
+    # src does not even exist: the password check comes first, and nothing reaches the module.
+    h = Harness(tmp_path, {"src": "nowhere.p12", "passphrase": PASSPHRASE, "keychain_password": password})
+    with pytest.raises(AnsibleActionFail) as failure:
+        h.run()
+    assert str(failure.value).startswith("keychain_password: only the characters [A-Za-z0-9_.,:+=@%/-] are accepted")
+    assert password not in str(failure.value)
+    assert h.calls == []
+
+
+@pytest.mark.parametrize("option", ["password", "pasword", "p12_password", "keychain_secret", "token"])
+def test_secret_looking_unknown_option_is_refused_and_masked(tmp_path, identity, option):
+    secret = "Unkn0wn-Secret-Value"
+    h = Harness(tmp_path, {"src": "dist.p12", "passphrase": PASSPHRASE, "keychain_password": KEYCHAIN_PASSWORD,
+                           option: secret}, files={"dist.p12": p12(*identity)})
+    result = h.run()
+    assert result["failed"] is True
+    assert result["msg"].startswith("%s: unknown option of macmesh.signing.keychain_identity (its value is not shown)" % option)
+    assert secret not in repr(result) and PASSPHRASE not in repr(result) and KEYCHAIN_PASSWORD not in repr(result)
+    assert result["invocation"]["module_args"][option] == "VALUE_SPECIFIED_IN_NO_LOG_PARAMETER"
+    assert h.calls == []
+
+
+def test_module_options_list_matches_the_module():
+    from ansible_collections.macmesh.signing.plugins.modules import keychain_identity as module
+    import yaml
+
+    documented = set(yaml.safe_load(module.DOCUMENTATION)["options"])
+    assert set(action_mod.MODULE_OPTIONS) == documented

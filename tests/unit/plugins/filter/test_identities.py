@@ -81,3 +81,27 @@ def test_identity_hash_refuses_bad_input(value, message):
     with pytest.raises(AnsibleFilterError, match="macmesh.signing.identity_hash") as info:
         identity_hash(value)
     assert message in str(info.value)
+
+
+# --- refused instead of a raw codec error or a silent "no identities" (issue 11) -------------
+
+
+@pytest.mark.parametrize("value", [b"\xff\xfe  1) x\n", "\udcff     0 valid identities found\n"], ids=["bytes", "surrogates"])
+@pytest.mark.parametrize("name", ["parse_identities", "identity_hash"])
+def test_non_utf8_input_is_named_not_a_codec_error(value, name):
+    function = parse_identities if name == "parse_identities" else identity_hash
+    with pytest.raises(AnsibleFilterError, match="macmesh.signing.%s input.*not UTF-8 text" % name):
+        function(value)
+
+
+@pytest.mark.parametrize("name", ["parse_identities", "identity_hash"])
+def test_other_commands_output_is_not_no_identities(name):
+    function = parse_identities if name == "parse_identities" else identity_hash
+    with pytest.raises(AnsibleFilterError, match="not find-identity output"):
+        function(transcript("list_keychains_user_cargo.txt"))
+
+
+@pytest.mark.parametrize("sha1", ["86890D67F2", "86890D67F234745572B7EF153C72DEA7CF522EDE\n", "X" * 40])
+def test_identity_hash_refuses_a_record_whose_sha1_is_not_40_hex(sha1):
+    with pytest.raises(AnsibleFilterError, match="item 0: sha1 .* is not 40 hexadecimal digits"):
+        identity_hash([{"sha1": sha1, "name": "n", "valid": True}])

@@ -273,3 +273,19 @@ def test_compare_profiles():
 def test_compare_profiles_identical_sets():
     expected = valid_manifest()["profiles"]
     assert compare_profiles(expected, [{"uuid": item["uuid"], "sha256": item["sha256"]} for item in expected]) == []
+
+
+@pytest.mark.parametrize("field, value", [
+    ("uuid", "0000000a-0000-4000-8000-00000000000b\n"),
+    ("sha256", "0" * 64 + "\n"),
+    ("certificates", ["061D3B3DDDCE32CE3FB5901AC608E5AA6C9C540C\n"]),
+])
+def test_identifier_with_a_trailing_newline_is_refused(field, value):
+    # `$` matches before a final newline; the patterns use \Z.
+    item = entry("0000000a-0000-4000-8000-00000000000b")
+    item[field] = value
+    if field == "uuid":
+        item["filename"] = value + ".mobileprovision"
+    with pytest.raises(ManifestError) as caught:
+        validate_manifest(build_manifest([item], "v1"), "profiles.json", now=BEFORE_EXPIRY)
+    assert caught.value.field == "profiles[0].%s" % field

@@ -403,3 +403,67 @@ def test_bad_input_leaves_existing_manifest_alone(signed):
     assert "broken.mobileprovision: CMS: file is truncated" in result["msg"]
     with open(signed["args"]["dest"], "rb") as handle:
         assert handle.read() == before
+
+
+# --- inputs that used to be accepted, crash, or write anyway (issue 11) ----------------------
+
+
+def test_bare_file_name_dest_is_written_in_the_working_directory(fastlane, tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    result = run(dict(fastlane, dest="profiles.json"))
+    assert result["changed"] is True
+    with open(str(tmp_path / "profiles.json"), encoding="utf-8") as handle:
+        assert json.load(handle)["sha256"] == result["sha256"]
+    assert [name for name in os.listdir(str(tmp_path)) if name.startswith(".profile_manifest.")] == []
+
+
+@pytest.mark.parametrize("check_mode", [False, True], ids=["normal", "check-mode"])
+def test_dest_that_is_a_directory_is_refused_naming_it(fastlane, tmp_path, check_mode):
+    target = tmp_path / "out"
+    target.mkdir()
+    result = run(dict(fastlane, dest=str(target)), check_mode=check_mode, expect=FailJson)
+    assert result["msg"].startswith("%s: dest: is a directory" % target)
+    assert os.listdir(str(target)) == []
+
+
+def test_unreadable_src_names_the_directory(fastlane, monkeypatch):
+    real_listdir = os.listdir
+
+    def denied(path):
+        if path == fastlane["src"]:
+            raise PermissionError(13, "Permission denied", path)
+        return real_listdir(path)
+
+    monkeypatch.setattr(profile_manifest.os, "listdir", denied)
+    result = run(fastlane, expect=FailJson)
+    assert result["msg"] == "%s: src: cannot be read (Permission denied)" % fastlane["src"]
+    assert not os.path.exists(fastlane["dest"])
+
+
+def test_profile_whose_uuid_ends_in_a_newline_is_refused(tmp_path):
+    src = tmp_path / "p"
+    src.mkdir()
+    write(src / "app.mobileprovision", factory.make_profile(UUID=factory.UUID + "\n"))
+    result = run({"src": str(src), "dest": str(tmp_path / "m.json")}, expect=FailJson)
+    assert "app.mobileprovision" in result["msg"] and "UUID" in result["msg"]
+    assert not os.path.exists(str(tmp_path / "m.json"))
+
+
+@pytest.mark.parametrize("version", ["{'tag': 'v1'}", "v1\n", "", "two words"])
+def test_version_must_be_a_label(fastlane, version):
+    result = run(dict(fastlane, version=version), expect=FailJson)
+    assert ": version: " in result["msg"] and "release label" in result["msg"]
+    assert not os.path.exists(fastlane["dest"])
+
+
+def test_identities_as_strings_are_refused_naming_the_item(fastlane, tmp_path):
+    result = run(dict(fastlane, identities=[str(tmp_path / "dist.p12")]), expect=FailJson)
+    assert result["msg"].startswith("identities[0]: must be a dict with the keys passphrase, path")
+    assert "dist.p12" in result["msg"]
+
+
+def test_secret_looking_typo_is_refused_and_masked(fastlane, tmp_path):
+    secret = "Typo-S3cret-Value"
+    result = run(dict(fastlane, identities=[{"path": str(tmp_path / "d.p12"), "password": secret}]), expect=FailJson)
+    assert result["msg"] == "identities[0].password: unknown option (its value is not shown); did you mean passphrase?"
+    assert secret not in json.dumps(result)
