@@ -55,7 +55,8 @@ unit: venv
 controller: collection-tree
 	$(PY) -m pytest -q -p no:cacheprovider tests/controller
 
-# The bad-input catalogue (tests/catalogue): real ansible-playbook runs on localhost, no lab.
+# The bad-input catalogue and the fast playbook tests (tests/catalogue): real ansible-playbook runs on
+# localhost, no lab.
 catalogue: venv
 	$(PY) -m pytest -q -p no:cacheprovider tests/catalogue
 

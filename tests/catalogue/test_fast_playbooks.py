@@ -1,0 +1,106 @@
+# -*- coding: utf-8 -*-
+# Copyright: contributors to macmesh.signing
+# GNU General Public License v3.0+ (see LICENSES/GPL-3.0-or-later.txt or https://www.gnu.org/licenses/gpl-3.0.txt)
+# SPDX-License-Identifier: GPL-3.0-or-later
+
+"""Fast playbook tests on localhost (no lab) for behaviour that was only caught end to end:
+
+- the converge's exit status: an error-level finding must make ``macmesh.signing.converge`` exit
+  non-zero (with the finding named), not only show up in the report;
+- the profile switch: activating a new version moves the old one to ``previous`` (the rollback
+  target), removes the others, and a re-run changes nothing.
+"""
+
+import json
+import os
+import subprocess
+import sys
+
+import pytest
+import yaml
+
+HERE = os.path.dirname(os.path.abspath(__file__))
+ROOT = os.path.dirname(os.path.dirname(HERE))
+sys.path.insert(0, os.path.join(ROOT, "tests", "unit"))
+
+import cms_factory as factory  # noqa: E402  pylint: disable=wrong-import-position
+
+SHA_A, SHA_B, SHA_OLD = "a" * 64, "b" * 64, "c" * 64
+
+
+@pytest.fixture
+def ansible(tmp_path):
+    link_root = tmp_path / "collections" / "ansible_collections" / "macmesh"
+    link_root.mkdir(parents=True)
+    os.symlink(ROOT, str(link_root / "signing"))
+    (tmp_path / "ansible.cfg").write_text("[defaults]\n")
+    env = dict(os.environ, ANSIBLE_COLLECTIONS_PATH=str(tmp_path / "collections"), ANSIBLE_CONFIG=str(tmp_path / "ansible.cfg"),
+               ANSIBLE_NOCOLOR="1", ANSIBLE_LOCALHOST_WARNING="0", ANSIBLE_INVENTORY_UNPARSED_WARNING="0",
+               ANSIBLE_STDOUT_CALLBACK="ansible.builtin.default", ANSIBLE_PIPELINING="1")
+    env.pop("ANSIBLE_CALLBACKS_ENABLED", None)
+    playbook = os.path.join(os.path.dirname(sys.executable), "ansible-playbook")
+
+    def run(*argv):
+        proc = subprocess.run([playbook] + list(argv), cwd=str(tmp_path), env=env, stdin=subprocess.DEVNULL,
+                              stdout=subprocess.PIPE, stderr=subprocess.STDOUT, timeout=600, check=False)
+        return proc.returncode, proc.stdout.decode("utf-8", "replace")
+
+    return run
+
+
+def _recap_changed(output):
+    line = [line for line in output.splitlines() if line.startswith("localhost") and "changed=" in line][-1]
+    return int(line.split("changed=")[1].split()[0])
+
+
+def test_profile_switch_keeps_the_replaced_version_as_previous(tmp_path, ansible):
+    root = tmp_path / "profiles"
+    for sha in (SHA_A, SHA_B, SHA_OLD):
+        (root / sha).mkdir(parents=True)
+    os.symlink(SHA_A, str(root / "current"))
+    os.symlink(SHA_OLD, str(root / "previous"))
+    (tmp_path / "switch.yml").write_text(yaml.safe_dump([{
+        "hosts": "localhost", "gather_facts": False,
+        "vars": {"ansible_python_interpreter": sys.executable, "profile_mounts_root": str(root),
+                 "profile_mounts_sha": SHA_B, "profile_mounts_version_dir": str(root / SHA_B)},
+        "tasks": [{"ansible.builtin.include_role": {"name": "macmesh.signing.profile_mounts", "tasks_from": "switch"}}],
+    }]))
+    rc, output = ansible("-i", "localhost,", "-c", "local", "switch.yml")
+    assert rc == 0, output
+    assert os.readlink(str(root / "current")) == SHA_B
+    assert os.readlink(str(root / "previous")) == SHA_A, "the replaced version must become the rollback target"
+    assert sorted(os.listdir(str(root))) == sorted([SHA_A, SHA_B, "current", "previous"])
+    rc, output = ansible("-i", "localhost,", "-c", "local", "switch.yml")
+    assert rc == 0 and _recap_changed(output) == 0, output
+    assert os.readlink(str(root / "previous")) == SHA_A
+
+
+def test_converge_exits_non_zero_on_an_error_finding(tmp_path, ansible):
+    """A mesh node whose read fails is an error finding: converge must fail, naming host and code."""
+    (tmp_path / "src").mkdir()
+    (tmp_path / "src" / "app.mobileprovision").write_bytes(factory.make_profile())
+    (tmp_path / "manifest.yml").write_text(yaml.safe_dump([{
+        "hosts": "localhost", "gather_facts": False, "vars": {"ansible_python_interpreter": sys.executable},
+        "tasks": [{"macmesh.signing.profile_manifest": {"src": str(tmp_path / "src"),
+                                                        "dest": str(tmp_path / "profiles.json")}}]}]))
+    rc, output = ansible("-i", "localhost,", "-c", "local", "manifest.yml")
+    assert rc == 0, output
+    inventory = {"all": {"children": {
+        "mesh": {"children": {"hk": {"hosts": {"hk-fast": {}}}}},
+        "signers": {"hosts": {"hk-fast": {}}},
+    }, "vars": {
+        "ansible_connection": "local", "ansible_python_interpreter": sys.executable,
+        "macmesh_regions": ["hk"], "macmesh_manifest": str(tmp_path / "profiles.json"),
+        "macmesh_reports_dir": str(tmp_path / "reports"), "macmesh_secret_scan_enabled": False,
+        # No such account here: the node's read fails, which is an error finding for hk-fast.
+        "keychain_user": "macmesh-no-such-user", "macmesh_declared_identities": {factory.sha1(
+            factory.default_developer_certificate()[1]): "iPhone Distribution: Example Corp (AB12CD34EF)"},
+    }}}
+    (tmp_path / "reports").mkdir()
+    (tmp_path / "inventory.yml").write_text(yaml.safe_dump(inventory))
+    rc, output = ansible("-i", "inventory.yml", "macmesh.signing.converge")
+    assert rc != 0, "converge exited 0 although an error finding stands:\n" + output
+    assert "error finding(s)" in output and "hk-fast" in output, output
+    with open(str(tmp_path / "reports" / "compliance.json"), encoding="utf-8") as handle:
+        report = json.load(handle)
+    assert json.dumps(report).count("hk-fast") > 0
