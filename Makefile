@@ -18,7 +18,7 @@ export ANSIBLE_COLLECTIONS_PATH := $(COLL_ROOT)
 export ANSIBLE_CONFIG := $(ROOT)/ansible.cfg
 
 .PHONY: help host-deps venv deps collection-tree test unit controller catalogue sanity units lint py39 changelog lab-test integration \
-        molecule demo demo-down build clean
+        molecule demo demo-down build clean drills
 
 help:
 	@echo "make demo   - lab up, bootstrap all five regions, print the per-node summary"
@@ -88,6 +88,12 @@ lab-test: venv
 
 integration: collection-tree
 	$(PY) -m pytest -q -p no:cacheprovider tests/integration
+	# Crash and outage drills, a sample (docs/outages.md), on a fresh lab of the same subnet.
+	$(PY) -m pytest -q -p no:cacheprovider tests/drills
+
+# The full crash sweep: a kill at every task boundary of the bootstrap (long: see docs/outages.md).
+drills: collection-tree
+	DRILL_POINTS=$${DRILL_POINTS:-all} $(PY) -m pytest -q -p no:cacheprovider tests/drills
 
 molecule: collection-tree
 	# An explicit scenario glob: the top-level molecule/ layout without the "should migrate" warning.

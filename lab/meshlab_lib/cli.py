@@ -17,12 +17,13 @@ USAGE = """usage: meshlab COMMAND [ARGS]
   freeze NODE | thaw NODE    suspend / resume every process of the node
   partition NODE | heal NODE drop / restore traffic to NODE:22 (needs nft; exit 3 without it)
   reboot NODE                kill the node's namespace and boot it again on the same disk
+  reset NODE                 kill the node and boot it on a fresh disk (new host keys; known_hosts rewritten)
 
 NODE is a host name (hk-mini-01) or its region (hk).
 Environment: MESHLAB_DIR, MESHLAB_SUBNET, MESHLAB_SEED, MESHLAB_INVENTORY, MESHLAB_DISK_SIZE (see lab/README.md).
 """
 
-NODE_COMMANDS = ("stop", "start", "freeze", "thaw", "partition", "heal", "reboot")
+NODE_COMMANDS = ("stop", "start", "freeze", "thaw", "partition", "heal", "reboot", "reset")
 
 
 def usage_error(msg):

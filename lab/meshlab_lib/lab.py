@@ -549,6 +549,28 @@ class Lab:
         self.say("meshlab: %s rebooted in %.2f s (disk kept; processes, /run and /tmp lost)"
                  % (node.name, time.monotonic() - start))
 
+    def reset(self, node):
+        """Kill the node and boot it on a fresh disk, as `up` does: a Mac mini straight out of the box.
+
+        The node gets new host keys (first boot), so known_hosts is written again. Used by the crash
+        drills to provision the same node again and again.
+        """
+        start = time.monotonic()
+        with self.locked():
+            disk = self.disk(node)
+            if not os.path.ismount(disk):
+                raise LabError("node %s has no disk (run `meshlab up`)" % node.name)
+            self._kill_node(node)
+            for sub in ("upper", "work"):
+                path = os.path.join(disk, sub)
+                shutil.rmtree(path)
+                os.mkdir(path)
+            prepare_disk(self.cfg, os.path.join(disk, "upper"))
+            self.boot(node)
+            self.wait_ssh([node])
+            self.write_known_hosts()
+        self.say("meshlab: %s reset to a fresh disk in %.2f s" % (node.name, time.monotonic() - start))
+
     # --- exec -------------------------------------------------------------------------------------
     def nsenter_argv(self, init, argv, user=None):
         env = ["/usr/bin/env", "-i", "PATH=" + NODE_PATH, "LANG=C.UTF-8", "HOME=/root", "USER=root",

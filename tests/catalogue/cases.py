@@ -388,15 +388,21 @@ INVENTORY_CASES = [
          inventory=("hk-notier", ["hk"], {})),
     Case("inv-host-in-both-tiers", "inventory", None, ["hk-bothtiers", "signers and builders"],
          inventory=("hk-bothtiers", ["hk", "signers", "builders"], {})),
-    Case("inv-distributed-with-builder", "inventory", None, ["jp-distbuilder", "macmesh_topology=distributed"],
-         inventory=("jp-distbuilder", ["jp", "builders"], {"macmesh_topology": "distributed"})),
-    Case("inv-unknown-topology", "inventory", None, ["hk-topology", "macmesh_topology=mesh"],
-         inventory=("hk-topology", ["hk", "signers"], {"macmesh_topology": "mesh"})),
+    # The topology is mesh-wide (the release's policy, read once): runs of their own.
+    Case("inv-distributed-with-builder", "inventory", None, ["jp-distbuilder", "distributed"],
+         inventory=("jp-distbuilder", ["jp", "builders"], {"macmesh_topology": "distributed"}), extra_args=("own-run",)),
+    Case("inv-unknown-topology", "inventory", None, ["topology", "mesh"],
+         inventory=("hk-topology", ["hk", "signers"], {"macmesh_topology": "mesh"}), extra_args=("own-run",)),
     Case("inv-keychain-password-missing", "inventory", None, ["hk-nopassword", "keychain_password", "vault"],
          inventory=("hk-nopassword", ["hk", "signers"], {"keychain_password": ""})),
+    # Mesh-wide inputs are read once, on the controller (the release read): a run of their own.
     Case("inv-identity-passphrase-missing", "inventory", None, ["hk-nopassphrase", "passphrase", "dist.p12"],
          inventory=("hk-nopassphrase", ["hk", "signers"],
-                    {"keychain_identities": [{"src": "files/dist.p12", "sha1": CERT_SHA1}]})),
+                    {"keychain_identities": [{"src": "{top}/keys/dist.p12", "sha1": CERT_SHA1}]}),
+         extra_args=("own-run",)),
+    Case("inv-manifest-missing", "inventory", None, ["profile_mounts_manifest"],
+         inventory=("hk-nomanifest", ["hk", "signers"], {"profile_mounts_manifest": "{top}/absent/profiles.json"}),
+         extra_args=("own-run",)),
     Case("inv-not-macos", "inventory", None, ["jp-linux", "is not macOS"],
          inventory=("jp-linux", ["jp", "signers"], {"bootstrap_system_override": "Linux"})),
     Case("inv-macos-too-old", "inventory", None, ["jp-oldmacos", "13.6", "is not macOS"],
@@ -404,15 +410,36 @@ INVENTORY_CASES = [
 ]
 
 
-def inventory():
-    """One inventory holding every inventory case's host."""
+def mesh_material(top):
+    """The mesh-wide role variables every inventory case shares: a real manifest and its profiles."""
+    import importlib.util
+    import json
+
+    root = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+    modules = {}
+    for name in ("_profile", "_manifest"):
+        spec = importlib.util.spec_from_file_location("catalogue" + name, os.path.join(
+            root, "plugins", "module_utils", name + ".py"))
+        modules[name] = importlib.util.module_from_spec(spec)
+        spec.loader.exec_module(modules[name])
+    data = factory.make_profile(UUID=UUID_A)
+    write(top / "mesh" / "profiles" / (UUID_A + ".mobileprovision"), data)
+    entry = modules["_manifest"].manifest_entry(modules["_profile"].parse_profile(data, source="p"),
+                                                UUID_A + ".mobileprovision")
+    write(top / "mesh" / "profiles.json", json.dumps(modules["_manifest"].build_manifest([entry], "v1")))
+    return {"profile_mounts_manifest": str(top / "mesh" / "profiles.json"),
+            "profile_mounts_src": str(top / "mesh" / "profiles"), "profile_mounts_team_ids": [factory.TEAM_ID]}
+
+
+def inventory(cases, material):
+    """One inventory holding the hosts of ``cases``."""
     groups = {}
     hosts = {}
-    for case in INVENTORY_CASES:
+    for case in cases:
         host, member_of, host_vars = case.inventory
         hosts[host] = host_vars
         for group in member_of:
             groups.setdefault(group, {})[host] = None
     children = dict((name, {"hosts": members}) for name, members in groups.items())
     children["mesh"] = {"children": {"hk": {}, "jp": {}}}
-    return {"all": {"vars": INVENTORY_VARS, "hosts": hosts, "children": children}}
+    return {"all": {"vars": dict(INVENTORY_VARS, **material), "hosts": hosts, "children": children}}

@@ -16,6 +16,7 @@ import copy
 import hashlib
 import json
 import os
+import shutil
 import subprocess
 import sys
 
@@ -30,7 +31,13 @@ sys.path.insert(0, os.path.join(ROOT, "tests", "unit"))
 import cases as catalogue  # noqa: E402  pylint: disable=wrong-import-position
 
 STATS = {"cases": 0, "passed": 0, "written": 0, "secrets": 0, "seconds": 0.0}
+# CATALOGUE_ONLY=<prefix>: run only the cases whose id starts with it (while writing a case).
+_ONLY = os.environ.get("CATALOGUE_ONLY", "")
+catalogue.CASES = [case for case in catalogue.CASES if case.id.startswith(_ONLY)]
+catalogue.INVENTORY_CASES = [case for case in catalogue.INVENTORY_CASES if case.id.startswith(_ONLY)]
 ALL_CASES = catalogue.CASES + catalogue.INVENTORY_CASES
+# Every run's -vvv output is kept here for the post-mortem of a failed case.
+KEEP = os.environ.get("CATALOGUE_OUTPUT", os.path.join(ROOT, "tests", "output", "catalogue-output.txt"))
 
 
 def _ansible_playbook():
@@ -140,32 +147,45 @@ def run(tmp_path_factory):
     # Two halves in parallel (the machine has two cores); each is one ansible-playbook -vvv run.
     halves = [tasks[0::2], tasks[1::2]]
     jobs = []
-    for index, half in enumerate(halves):
+    for index, half in enumerate(half for half in halves if half):
         name = "tasks-%d" % index
         (top / (name + ".yml")).write_text(yaml.safe_dump([dict(playbook[0], tasks=half)], default_flow_style=False,
                                                           sort_keys=False, width=1000))
         jobs.append((name, [_ansible_playbook(), "-vvv", "-i", "localhost,", "-c", "local", str(top / (name + ".yml"))], {}))
-    (top / "inventory.yml").write_text(yaml.safe_dump(catalogue.inventory(), default_flow_style=False))
-    jobs.append(("inventory", [_ansible_playbook(), "-vvv", "--check", "-i", str(top / "inventory.yml"),
-                               "-e", "@" + str(secrets_file), "-e", "ansible_python_interpreter=" + sys.executable,
-                               "macmesh.signing.bootstrap"],
-                 {"CATALOGUE_CASE": "inventory", "CATALOGUE_GUARD": "exit"}))
-    by_host = dict((case.inventory[0], case.id) for case in catalogue.INVENTORY_CASES)
+    material = catalogue.mesh_material(top)
+    catalogue.with_p12(None)(top)
+    shared = [case for case in catalogue.INVENTORY_CASES if "own-run" not in case.extra_args]
+    runs = [("inventory", shared)] + [("inventory-" + case.id, [case]) for case in catalogue.INVENTORY_CASES
+                                      if "own-run" in case.extra_args]
+    for name, members in runs:
+        text = yaml.safe_dump(catalogue.inventory(members, material), default_flow_style=False)
+        (top / (name + ".yml")).write_text(text.replace("{top}", str(top)))
+        jobs.append((name, [_ansible_playbook(), "-vvv", "--check", "-i", str(top / (name + ".yml")),
+                            "-e", "@" + str(secrets_file), "-e", "ansible_python_interpreter=" + sys.executable,
+                            "macmesh.signing.bootstrap"],
+                     {"CATALOGUE_CASE": "inventory", "CATALOGUE_GUARD": "exit"}))
+    by_run = dict((name, dict((case.inventory[0], case.id) for case in members)) for name, members in runs)
     with concurrent.futures.ThreadPoolExecutor(max_workers=3) as pool:
         for name, text, data, returncode in pool.map(lambda job: play(*job), jobs):
             outputs[name] = (text, returncode)
-            if name != "inventory":
+            if name not in by_run:
                 records.update(data)
                 continue
+            by_host = by_run[name]
             # One run for all inventory cases: each host's failures belong to its case.
             run_record = data.get("inventory", {"failures": [], "escaped": [], "tasks": 0})
             for host, case_id in by_host.items():
                 records[case_id] = {
-                    "failures": [failure for failure in run_record["failures"] if failure["host"] == host],
+                    # A mesh-wide refusal fails on the controller's run_once host: it counts for the case.
+                    "failures": [failure for failure in run_record["failures"]
+                                 if failure["host"] == host or len(by_host) == 1],
                     "escaped": run_record["escaped"], "tasks": run_record["tasks"]}
     after = snapshot(str(work))
     STATS["seconds"] = time.time() - started
     (top / "output.txt").write_text("\n".join("==== %s (rc %s)\n%s" % (name, rc, text) for name, (text, rc) in outputs.items()))
+    os.makedirs(os.path.dirname(KEEP), exist_ok=True)
+    shutil.copy(str(top / "output.txt"), KEEP)
+    os.chmod(KEEP, 0o600)
     return {"work": work, "before": before, "after": after, "outputs": outputs, "records": records, "top": top}
 
 
@@ -186,7 +206,7 @@ def test_case(run, case):
     record = run["records"].get(case.id)
     changes = _changes(run, case.id)
     STATS["written"] += 1 if changes else 0
-    assert record is not None, "case %s never ran (see %s)" % (case.id, run["top"] / "output.txt")
+    assert record is not None, "case %s never ran (see %s)" % (case.id, KEEP)
     assert not record["escaped"], "%s: a task that could change a node ran: %s" % (case.id, record["escaped"])
     assert not changes, "%s: the failed task changed %s" % (case.id, changes)
     if case.ok:
@@ -215,6 +235,7 @@ def test_no_secret_in_any_output(run):
 def test_no_stray_files_next_to_the_cases(run):
     """Nothing was written outside the case directories either (temp files, retry files, manifests)."""
     expected = {"cases", "collections", "secrets.yml", "tasks-0.yml", "tasks-1.yml", "output.txt", "ansible.cfg",
-                "inventory.yml"}
-    stray = [name for name in os.listdir(str(run["top"])) if name not in expected and not name.startswith("record-")]
+                "mesh", "keys"}
+    stray = [name for name in os.listdir(str(run["top"]))
+             if name not in expected and not name.startswith(("record-", "inventory"))]
     assert not stray, stray

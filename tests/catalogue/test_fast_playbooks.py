@@ -91,6 +91,8 @@ def test_converge_exits_non_zero_on_an_error_finding(tmp_path, ansible):
     }, "vars": {
         "ansible_connection": "local", "ansible_python_interpreter": sys.executable,
         "macmesh_regions": ["hk"], "macmesh_manifest": str(tmp_path / "profiles.json"),
+        "profile_mounts_manifest": str(tmp_path / "profiles.json"), "profile_mounts_src": str(tmp_path / "src"),
+        "profile_mounts_team_ids": [factory.TEAM_ID],
         "macmesh_reports_dir": str(tmp_path / "reports"), "macmesh_secret_scan_enabled": False,
         # No such account here: the node's read fails, which is an error finding for hk-fast.
         "keychain_user": "macmesh-no-such-user", "macmesh_declared_identities": {factory.sha1(

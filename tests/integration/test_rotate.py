@@ -308,10 +308,12 @@ def test_revoke_removes_a_leaked_identity_everywhere_in_one_run(drill, renewed, 
     # During the overlap the signers hold demo-2 and demo-3: demo-2's key leaks.
     leaked = renewed["sha1"]
     assert all(leaked in drill.identities(host) for host in SIGNERS)
-    probe = drill.lab.sh("hk-mini-01", "printf 'read /Users/ci-build UniqueID\\n' | dscl . >/dev/null", check=False)
-    extra = dict(GATE, revoke_sha1s=[leaked], revoke_identities=third["identities"],
-                 revoke_account_password=probe.returncode == 0)
+    # The account-password step always runs, and the lab's account store (the node's /etc/shadow,
+    # where the emulated dscl -passwd writes: lab/emulator/seed/usr/lib/macemu/system/accounts.py)
+    # must show a new password for ci-build on every signer afterwards.
+    extra = dict(GATE, revoke_sha1s=[leaked], revoke_identities=third["identities"], revoke_account_password=True)
     hashes_before = dict((host, drill.lab.sh(host, "sha256sum %s" % KEYCHAIN).stdout) for host in SIGNERS)
+    shadow_before = dict((host, _password_hash(drill.lab, host)) for host in SIGNERS)
     run = drill.play(REVOKE, extra)
     assert run.rc == 0, run
     with open(os.path.join(drill.reports, "revoke.json")) as handle:
@@ -329,6 +331,14 @@ def test_revoke_removes_a_leaked_identity_everywhere_in_one_run(drill, renewed, 
         assert drill.sign(host, third["sha1"]) == 0, host
         # The keychain file itself was replaced.
         assert drill.lab.sh(host, "sha256sum %s" % KEYCHAIN).stdout != hashes_before[host], host
+        # The CI account's password really changed (a revoke that skipped the step fails here).
+        after = _password_hash(drill.lab, host)
+        assert after and after not in ("!", "*") and after != shadow_before[host], host
+
+
+def _password_hash(lab, host):
+    """ci-build's password hash in the node's account store (never printed by the assertions)."""
+    return lab.sh(host, "getent shadow ci-build | cut -d: -f2").stdout.strip()
 
 
 def test_retire_is_gated_then_removes_the_old_material(drill, renewed, third):

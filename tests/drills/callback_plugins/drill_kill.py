@@ -1,0 +1,65 @@
+# -*- coding: utf-8 -*-
+# Copyright: contributors to macmesh.signing
+# GNU General Public License v3.0+ (see LICENSES/GPL-3.0-or-later.txt or https://www.gnu.org/licenses/gpl-3.0.txt)
+# SPDX-License-Identifier: GPL-3.0-or-later
+
+"""Test equipment for tests/drills: kill -9 the controller at a task boundary.
+
+Counts task starts (one per task, whatever the number of hosts; handlers and includes count too).
+With DRILL_KILL_AT=N it kills the whole process group of ansible-playbook (the controller, its
+workers and their ssh clients: what `kill -9` of a CI job does) when task N starts, after waiting
+DRILL_KILL_DELAY seconds (0: at the boundary, before task N runs anywhere; more: inside task N). DRILL_LOG gets one line per
+task start ("<index>\\t<task name>"), so the driver knows the boundaries without knowing the
+playbook's task names: the drill survives any rewrite of the playbooks.
+"""
+
+from __future__ import annotations
+
+DOCUMENTATION = r"""
+name: drill_kill
+type: aggregate
+short_description: Kill the controller at task N (test equipment)
+description: Counts task starts and SIGKILLs the process group at DRILL_KILL_AT.
+"""
+
+import os
+import signal
+import threading
+
+from ansible.plugins.callback import CallbackBase
+
+
+class CallbackModule(CallbackBase):
+    CALLBACK_VERSION = 2.0
+    CALLBACK_TYPE = "aggregate"
+    CALLBACK_NAME = "drill_kill"
+    CALLBACK_NEEDS_ENABLED = True
+
+    def __init__(self):
+        super().__init__()
+        self.count = 0
+        self.kill_at = int(os.environ.get("DRILL_KILL_AT", "0") or 0)
+        self.delay = float(os.environ.get("DRILL_KILL_DELAY", "0") or 0)
+        self.log = os.environ.get("DRILL_LOG")
+
+    def _start(self, task):
+        self.count += 1
+        if self.log:
+            with open(self.log, "a", encoding="utf-8") as handle:
+                handle.write("%d\t%s\n" % (self.count, task.get_name().replace("\t", " ").replace("\n", " ")))
+                handle.flush()
+                os.fsync(handle.fileno())
+        if self.kill_at and self.count == self.kill_at:
+            if self.delay:
+                # The callback runs before task N is queued: a timer lets the task start first.
+                timer = threading.Timer(self.delay, os.killpg, (os.getpgrp(), signal.SIGKILL))
+                timer.daemon = True
+                timer.start()
+            else:
+                os.killpg(os.getpgrp(), signal.SIGKILL)
+
+    def v2_playbook_on_task_start(self, task, is_conditional):
+        self._start(task)
+
+    def v2_playbook_on_handler_task_start(self, task):
+        self._start(task)

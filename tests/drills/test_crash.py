@@ -1,0 +1,185 @@
+# -*- coding: utf-8 -*-
+# Copyright: contributors to macmesh.signing
+# GNU General Public License v3.0+ (see LICENSES/GPL-3.0-or-later.txt or https://www.gnu.org/licenses/gpl-3.0.txt)
+# SPDX-License-Identifier: GPL-3.0-or-later
+
+"""Crash drills on the lab: kill -9 the controller, or reboot the node, at task boundaries.
+
+Generic on purpose: a point is a task-boundary index counted by callback_plugins/drill_kill.py,
+never a task name, and every invariant is read from the node itself, so the drills survive any
+rewrite of the playbooks. For each point the drilled node starts fresh (``meshlab reset``: a Mac
+mini out of the box), the bootstrap is killed at task N, then a plain re-run must converge and:
+
+- every identity the inventory declares is valid in the signing keychain, and the keychain
+  unlocks (the re-run's verify signs with it through the wrapper);
+- no p12, no secret and no Ansible temp file is left on the node outside the keychain;
+- every JSON file the product wrote parses (no half-written file), and no ``.tmp``/staging
+  leftover remains.
+
+DRILL_POINTS=all (``make drills``) tries every task boundary; otherwise two points, one kill inside
+a task and one reboot (``make test``). DRILL_POINTS=3,17,40 picks points by hand.
+"""
+
+import json
+import os
+import signal
+import subprocess
+import time
+
+import pytest
+
+from conftest import DRILL_STATS
+from labkit import KEYCHAIN, PROFILE_ROOT
+
+HERE = os.path.dirname(os.path.abspath(__file__))
+NODE = os.environ.get("DRILL_NODE", "hk-mini-01")
+SAMPLE = 2
+# Where the product writes on a node, and where a secret or a p12 must never be left.
+WRITTEN_JSON = "/Library/MacMesh"
+SEARCHED = "/Users /Library/MacMesh /usr/local /tmp /private /var/tmp /root /etc"
+SECRET_FILES_OK = (KEYCHAIN,)
+
+
+def _env(lab, log, kill_at=0, delay=0.0):
+    env = dict(lab.env)
+    env.update({
+        "ANSIBLE_CALLBACK_PLUGINS": os.path.join(HERE, "callback_plugins"),
+        "ANSIBLE_CALLBACKS_ENABLED": "drill_kill",
+        "DRILL_LOG": log,
+        "DRILL_KILL_AT": str(kill_at),
+        "DRILL_KILL_DELAY": str(delay),
+    })
+    return env
+
+
+def _bootstrap(lab, log, kill_at=0, delay=0.0, timeout=900):
+    argv = lab.playbook_argv("--limit", NODE)
+    proc = subprocess.Popen(argv, env=_env(lab, log, kill_at, delay), cwd=os.path.dirname(os.path.dirname(HERE)),
+                            stdout=subprocess.PIPE, stderr=subprocess.STDOUT, universal_newlines=True,
+                            start_new_session=True)
+    try:
+        out, _ = proc.communicate(timeout=timeout)
+    except subprocess.TimeoutExpired:
+        os.killpg(proc.pid, signal.SIGKILL)
+        out, _ = proc.communicate()
+        raise AssertionError("bootstrap did not end within %d s:\n%s" % (timeout, out[-3000:]))
+    lab.assert_no_secret(out, "drill bootstrap output")
+    return proc.returncode, out
+
+
+def _tasks(log):
+    with open(log, encoding="utf-8") as handle:
+        return [line.rstrip("\n").split("\t", 1) for line in handle if line.strip()]
+
+
+@pytest.fixture(scope="module")
+def boundaries(lab, tmp_path_factory):
+    """Converge the mesh, then count the task boundaries of provisioning NODE from scratch."""
+    run = lab.playbook()
+    assert run.rc == 0, run
+    lab.meshlab("reset", NODE)
+    log = str(tmp_path_factory.mktemp("drill") / "count.log")
+    rc, out = _bootstrap(lab, log)
+    assert rc == 0, out[-4000:]
+    return len(_tasks(log))
+
+
+def _points(total):
+    wanted = os.environ.get("DRILL_POINTS", "")
+    if wanted == "all":
+        return list(range(1, total + 1))
+    if wanted:
+        return [int(value) for value in wanted.split(",") if 0 < int(value) <= total]
+    # A spread: one in the first half (user, keychain, identity import), one in the second
+    # (profiles, search list, verify). make drills tries them all.
+    return sorted(set(max(1, round(total * fraction)) for fraction in (0.3, 0.7)))[:SAMPLE]
+
+
+def check_invariants(lab, node):
+    """What must hold on the node after any crash and a converging re-run (read from the node)."""
+    problems = []
+    identities = lab.sh(node, "security find-identity -v -p codesigning %s" % KEYCHAIN, check=False).stdout
+    if lab.demo["identity_sha1"] not in identities:
+        problems.append("declared identity %s not valid in the keychain" % lab.demo["identity_sha1"])
+    # No p12 and no Ansible temp file left anywhere the product or Ansible writes.
+    leftovers = lab.sh(node, "find %s \\( -name '*.p12' -o -name '*.pfx' -o -name 'AnsiballZ_*' -o -name '*.tmp' "
+                             "-o -name '.*.staging' -o -name '.profile_manifest.*' \\) -print 2>/dev/null" % SEARCHED,
+                       check=False).stdout.split()
+    problems.extend("left on the node: %s" % path for path in leftovers)
+    # No secret in any file outside the keychain: grep reads the secrets from stdin, never argv.
+    secrets = "\n".join(lab.secrets()).encode()
+    found = lab.meshlab("exec", node, "--", "/bin/sh", "-c",
+                        "grep -rlF -f /dev/stdin %s 2>/dev/null || true" % SEARCHED, input=secrets, check=False)
+    hits = [path for path in found.stdout.decode(errors="replace").split() if path not in SECRET_FILES_OK]
+    problems.extend("a secret is in %s" % path for path in hits)
+    # Every JSON document the product wrote parses.
+    for path in lab.sh(node, "find %s -name '*.json' -type f 2>/dev/null" % WRITTEN_JSON, check=False).stdout.split():
+        text = lab.sh(node, "cat '%s'" % path, check=False).stdout
+        try:
+            json.loads(text)
+        except ValueError:
+            problems.append("half-written JSON: %s" % path)
+    current = lab.readlink(node, "current")
+    if not current or current.startswith("readlink"):
+        problems.append("no active profile version (current link missing)")
+    elif lab.sh(node, "test -d %s/%s" % (PROFILE_ROOT, current), check=False).returncode != 0:
+        problems.append("current points at a missing version %s" % current)
+    previous = lab.readlink(node, "previous")
+    if previous and lab.sh(node, "test -d %s/%s" % (PROFILE_ROOT, previous), check=False).returncode != 0:
+        problems.append("previous points at a missing version %s" % previous)
+    return problems
+
+
+def _drill(lab, tmp_path, label, kill_at, delay=0.0, reboot=False):
+    DRILL_STATS["tried"].append(label)
+    lab.meshlab("reset", NODE)
+    log = str(tmp_path / ("%s.log" % label))
+    if reboot:
+        # The node reboots while the bootstrap runs: the controller sees the node vanish mid-task.
+        env = _env(lab, log)
+        proc = subprocess.Popen(lab.playbook_argv("--limit", NODE), env=env, stdout=subprocess.DEVNULL,
+                                stderr=subprocess.STDOUT, start_new_session=True)
+        deadline = time.time() + 600
+        while time.time() < deadline and proc.poll() is None:
+            if os.path.exists(log) and len(_tasks(log)) >= kill_at:
+                break
+            time.sleep(0.2)
+        lab.meshlab("reboot", NODE)
+        try:
+            proc.wait(timeout=600)
+        except subprocess.TimeoutExpired:
+            os.killpg(proc.pid, signal.SIGKILL)
+            raise AssertionError("%s: the run hung after the node rebooted" % label)
+    else:
+        rc, out = _bootstrap(lab, log, kill_at=kill_at, delay=delay)
+        assert rc == -signal.SIGKILL or rc != 0, "%s: the run was not killed (rc %s)" % (label, rc)
+        assert len(_tasks(log)) == kill_at, "%s: killed at task %d, not %d" % (label, len(_tasks(log)), kill_at)
+    rc, out = _bootstrap(lab, str(tmp_path / ("%s.rerun.log" % label)))
+    assert rc == 0, "%s: the plain re-run did not converge:\n%s" % (label, out[-4000:])
+    assert "verify=ok" in out, "%s: the re-run's verify did not sign:\n%s" % (label, out[-3000:])
+    problems = check_invariants(lab, NODE)
+    assert not problems, "%s: %s" % (label, problems)
+    DRILL_STATS["survived"].append(label)
+
+
+def test_kill_at_task_boundaries_of_bootstrap(lab, boundaries, tmp_path):
+    failures = []
+    for point in _points(boundaries):
+        try:
+            _drill(lab, tmp_path, "bootstrap-kill@%d/%d" % (point, boundaries), point)
+        except AssertionError as exc:
+            failures.append(str(exc)[:2000])
+    assert not failures, "\n\n".join(failures)
+
+
+def test_kill_inside_a_task_of_bootstrap(lab, boundaries, tmp_path):
+    """Half a second into the task, so a module is running on the node when the controller dies."""
+    points = _points(boundaries)
+    point = points[len(points) // 2]
+    _drill(lab, tmp_path, "bootstrap-kill-inside@%d/%d" % (point, boundaries), point, delay=0.5)
+
+
+def test_node_reboot_during_bootstrap(lab, boundaries, tmp_path):
+    points = _points(boundaries)
+    point = points[min(1, len(points) - 1)]
+    _drill(lab, tmp_path, "bootstrap-reboot@%d/%d" % (point, boundaries), point, reboot=True)
