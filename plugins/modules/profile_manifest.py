@@ -53,7 +53,7 @@ options:
   version:
     description:
       - Label stored in the manifest (for example a release tag). It does not change the manifest C(sha256).
-      - Letters, digits and C(. _ + - : @ /), at most 128 characters, starting with a letter or digit.
+      - "Letters, digits and C(. _ + - : @ /), at most 128 characters, starting with a letter or digit."
       - When omitted, the label is C(sha-) followed by the first 12 hex digits of the manifest C(sha256), so
         the same profiles always get the same label and re-running stays idempotent.
     type: str
