@@ -372,6 +372,21 @@ CASES = [
 ]
 
 
+# The rotation gate (the lead's rotation action, issue 9): refused before any node is read or any
+# release is staged.
+CASES += [
+    Case("rot-ticket-missing", "rotation",
+         {"macmesh.signing.rotation": {"step": "gate", "phase": "revoke", "ticket": "", "approvers": ["a", "b"],
+                                       "compromised": [CERT_SHA1]}, "vars": {"macmesh_releases_dir": "{ws}/releases"}},
+         ["rotate_ticket", "not set"]),
+    Case("rot-releases-dir-missing", "rotation",
+         {"macmesh.signing.rotation": {"step": "gate", "phase": "rotate", "ticket": "CHG-1", "approvers": ["a", "b"],
+                                       "identities": [{"sha1": CERT_SHA1, "name": "x", "p12": "{ws}/keys/dist.p12",
+                                                       "passphrase": "{{ catalogue_secret }}"}]},
+          "vars": {"macmesh_releases_dir": "{ws}/releases"}},
+         ["{ws}/releases", "macmesh_releases_dir", "is not a directory"], setup=with_p12(None)),
+]
+
 # Inventory mistakes: the real bootstrap playbook in check mode, in one run, against one local host per
 # case (hosts are refused independently); each must be refused before any task that would touch a
 # node (the driver's guard stops the run otherwise). ``inventory`` is (host, groups, host vars).

@@ -158,7 +158,8 @@ def _drill(lab, tmp_path, label, kill_at, delay=0.0, reboot=False):
             raise AssertionError("%s: the run hung after the node rebooted" % label)
     else:
         rc, out = _bootstrap(lab, log, kill_at=kill_at, delay=delay)
-        assert rc == -signal.SIGKILL or rc != 0, "%s: the run was not killed (rc %s)" % (label, rc)
+        assert rc == -signal.SIGKILL or rc != 0, "%s: the run was not killed (rc %s, %d task starts):\n%s" % (
+            label, rc, len(_tasks(log)), out[-2000:])
         assert len(_tasks(log)) == kill_at, "%s: killed at task %d, not %d" % (label, len(_tasks(log)), kill_at)
     rc, out = _bootstrap(lab, str(tmp_path / ("%s.rerun.log" % label)))
     assert rc == 0, "%s: the plain re-run did not converge:\n%s" % (label, out[-4000:])

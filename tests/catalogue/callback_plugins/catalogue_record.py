@@ -28,7 +28,7 @@ from ansible.plugins.callback import CallbackBase
 SAFE_ACTIONS = {
     "gather_facts", "setup", "assert", "fail", "set_fact", "debug", "include_tasks", "import_tasks", "include_role",
     "import_role", "meta", "validate_argument_spec", "include_vars", "secret_scan", "profile_manifest",
-    "keychain_identity", "stat", "release", "slurp",
+    "keychain_identity", "stat", "release", "slurp", "rotation",
 }
 
 
