@@ -45,10 +45,15 @@ class CallbackModule(CallbackBase):
     def _start(self, task):
         self.count += 1
         if self.log:
-            with open(self.log, "a", encoding="utf-8") as handle:
-                handle.write("%d\t%s\n" % (self.count, task.get_name().replace("\t", " ").replace("\n", " ")))
-                handle.flush()
-                os.fsync(handle.fileno())
+            # Ansible swallows a callback's exception as a warning: a log that cannot be written must
+            # not also stop the kill below.
+            try:
+                with open(self.log, "a", encoding="utf-8") as handle:
+                    handle.write("%d\t%s\n" % (self.count, task.get_name().replace("\t", " ").replace("\n", " ")))
+                    handle.flush()
+                    os.fsync(handle.fileno())
+            except OSError as exc:
+                self._display.warning("drill_kill: cannot write %s: %s" % (self.log, exc))
         if self.kill_at and self.count == self.kill_at:
             if self.delay:
                 # The callback runs before task N is queued: a timer lets the task start first.
