@@ -91,7 +91,7 @@ class ActionModule(ActionBase):
             step = getattr(self, "_" + args["step"])
             result = step(args, releases_dir, task_vars)
         except _rotation.Refused as exc:
-            return {"failed": True, "changed": False, "msg": "REFUSED: %s" % exc, "field": exc.field}
+            return {"failed": True, "changed": False, "msg": str(exc), "field": exc.field}
         except _release.ReleaseError as exc:
             return {"failed": True, "changed": False, "msg": "REFUSED: %s" % exc}
         result.setdefault("changed", False)
