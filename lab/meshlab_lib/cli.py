@@ -9,7 +9,8 @@ from meshlab_lib.lab import Lab
 
 USAGE = """usage: meshlab COMMAND [ARGS]
 
-  up                         start the five nodes (fresh disks), write known_hosts + inventory.yml
+  up [--per-region N]        start the nodes (fresh disks), write known_hosts + inventory.yml;
+                             --per-region N: N nodes in every region (hk-mini-01..NN, ...), see lab/README.md
   down [--purge]             kill every node, unmount their disks (--purge: also delete the state dir)
   status [--json]            per node: state (up/stopped/frozen/partitioned/down), PIDs, address
   exec NODE [-u USER] [-- CMD ...]   run CMD inside NODE (default: login shell), exit with its status
@@ -43,6 +44,21 @@ def print_status(rows, as_json):
             len(row["pids"]), flags))
 
 
+def parse_up(args):
+    """up [--per-region N] -> N or None."""
+    if not args:
+        return None
+    if len(args) == 2 and args[0] == "--per-region":
+        value = args[1]
+    elif len(args) == 1 and args[0].startswith("--per-region="):
+        value = args[0].split("=", 1)[1]
+    else:
+        raise ValueError("up takes only --per-region N")
+    if not value.isdigit() or int(value) < 1:
+        raise ValueError("--per-region needs a positive integer, got %r" % value)
+    return int(value)
+
+
 def parse_exec(args):
     """exec NODE [-u USER] [--] CMD...: everything after the node/options belongs to CMD."""
     if not args:
@@ -69,8 +85,12 @@ def main(argv=None):
     try:
         cfg = Config()
         lab = Lab(cfg)
-        if cmd == "up" and not args:
-            lab.up()
+        if cmd == "up":
+            try:
+                per_region = parse_up(args)
+            except ValueError as exc:
+                return usage_error(str(exc))
+            lab.up(per_region)
         elif cmd == "down" and args in ([], ["--purge"]):
             lab.down(purge=bool(args))
         elif cmd == "status" and args in ([], ["--json"]):

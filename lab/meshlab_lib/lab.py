@@ -292,19 +292,24 @@ class Lab:
         os.replace(path + ".tmp", path)
 
     # --- commands ---------------------------------------------------------------------------------
-    def up(self):
+    def up(self, per_region=None):
         start = time.monotonic()
         with self.locked():
             running = [n.name for n in self.cfg.nodes if self.init_pid(n)]
             if running:
                 raise LabError("lab in %s is already up (%s); run `meshlab down` first"
                                % (self.cfg.state_dir, ", ".join(running)))
-            taken = [n for n in self.cfg.nodes if port_open(n.address)]
+            old, new = self.cfg, self.cfg.scaled(per_region)
+            taken = [n for n in new.nodes if port_open(n.address)]
             if taken:
                 raise LabError("refusing to start: %s already answer(s) on port 22 (another lab or a host "
                                "sshd?). Stop it, or use MESHLAB_SUBNET for a second lab (G11)"
                                % ", ".join("%s (%s)" % (n.address, n.name) for n in taken))
             self._teardown()  # leftovers of a crashed run: stale mounts, cgroups, nft rules
+            new.commit_fleet()
+            self.cfg = new
+            if [n.name for n in old.nodes] != [n.name for n in new.nodes]:
+                self._teardown()
             self.ensure_key()
             self.ensure_secrets()
             os.makedirs(self.cfg.path("logs"), exist_ok=True)
@@ -312,7 +317,8 @@ class Lab:
                 for node in self.cfg.nodes:
                     open(self.cfg.path("logs", node.name + ".log"), "w").close()  # one log per lab life
                     self.boot(node)
-                self.wait_ssh(self.cfg.nodes)
+                # First boots generate host keys and add a user: allow for that on a busy 2-core VM.
+                self.wait_ssh(self.cfg.nodes, BOOT_TIMEOUT + 0.5 * len(self.cfg.nodes))
                 self.write_known_hosts()
                 self.write_inventory()
             except BaseException:
@@ -388,6 +394,10 @@ class Lab:
                 row["pids"] = sysutil.pids_in_ns_of(init)
                 row["sshd_pid"] = self.listener_pid(init)
                 row["frozen"] = self.is_frozen(node)
+            # Memory the node holds: resident set of its processes and its tmpfs disk (RAM too).
+            row["rss_kb"] = sum(sysutil.rss_kb(p) for p in row["pids"])
+            row["pss_kb"] = sum(sysutil.pss_kb(p) for p in row["pids"])
+            row["disk_kb"] = sysutil.tmpfs_used_kb(self.disk(node))
             if not init:
                 row["state"] = "down"
             elif row["frozen"]:

@@ -149,3 +149,36 @@ def wait_dead(pids, timeout=5.0):
         if pending:
             time.sleep(0.01)
     return not pending
+
+
+def rss_kb(pid):
+    """VmRSS of a process in kB (0 when it is gone or a kernel thread)."""
+    try:
+        with open("/proc/%d/status" % pid) as fh:
+            for line in fh:
+                if line.startswith("VmRSS:"):
+                    return int(line.split()[1])
+    except (OSError, ValueError):
+        pass
+    return 0
+
+
+def pss_kb(pid):
+    """Proportional set size in kB (shared pages split between their users): what a node really
+    adds to the host's memory. 0 when the process is gone."""
+    try:
+        with open("/proc/%d/smaps_rollup" % pid) as fh:
+            for line in fh:
+                if line.startswith("Pss:"):
+                    return int(line.split()[1])
+    except (OSError, ValueError):
+        pass
+    return 0
+
+
+def tmpfs_used_kb(path):
+    """Used space of the filesystem mounted at path in kB (0 when nothing is mounted there)."""
+    if not os.path.ismount(path):
+        return 0
+    st = os.statvfs(path)
+    return (st.f_blocks - st.f_bfree) * st.f_frsize // 1024
