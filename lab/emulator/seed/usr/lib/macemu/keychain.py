@@ -19,16 +19,20 @@ import plistlib
 import time
 import uuid
 
-from cryptography import x509
-from cryptography.hazmat.primitives import hashes, serialization
-from cryptography.hazmat.primitives.asymmetric import rsa
-from cryptography.hazmat.primitives.ciphers.aead import AESGCM
-from cryptography.hazmat.primitives.kdf.pbkdf2 import PBKDF2HMAC
-from cryptography.hazmat.primitives.serialization import pkcs12
-from cryptography.x509.oid import ExtendedKeyUsageOID, NameOID
-
 import common
 import der
+import lazy
+
+# Imported at first use (lazy.py): most security calls never touch cryptography.
+x509 = lazy.module("cryptography.x509")
+hashes = lazy.module("cryptography.hazmat.primitives.hashes")
+serialization = lazy.module("cryptography.hazmat.primitives.serialization")
+rsa = lazy.module("cryptography.hazmat.primitives.asymmetric.rsa")
+AESGCM = lazy.attr("cryptography.hazmat.primitives.ciphers.aead", "AESGCM")
+PBKDF2HMAC = lazy.attr("cryptography.hazmat.primitives.kdf.pbkdf2", "PBKDF2HMAC")
+pkcs12 = lazy.module("cryptography.hazmat.primitives.serialization.pkcs12")
+ExtendedKeyUsageOID = lazy.attr("cryptography.x509.oid", "ExtendedKeyUsageOID")
+NameOID = lazy.attr("cryptography.x509.oid", "NameOID")
 
 # OSStatus values from Security.framework's SecBase.h. `security` exits with status & 0xFF: that is
 # how errSecDuplicateKeychain (-25296) becomes the documented exit code 48.

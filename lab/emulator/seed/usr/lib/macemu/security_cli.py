@@ -12,13 +12,15 @@ import hashlib
 import os
 import sys
 
-from cryptography import x509
-from cryptography.hazmat.primitives import serialization
-
 import common
 import der
 import keychain as kc
+import lazy
 from keychain import SecError
+
+# Imported at first use (lazy.py): list-keychains, default-keychain, show-keychain-info, ... never need it.
+x509 = lazy.module("cryptography.x509")
+serialization = lazy.module("cryptography.hazmat.primitives.serialization")
 
 SHOW_USAGE = 2
 
