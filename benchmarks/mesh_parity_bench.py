@@ -3,14 +3,15 @@
 # GNU General Public License v3.0+ (see LICENSES/GPL-3.0-or-later.txt or https://www.gnu.org/licenses/gpl-3.0.txt)
 # SPDX-License-Identifier: GPL-3.0-or-later
 
-"""How mesh_parity scales: its time over the time json.loads takes to read the same facts.
+"""How mesh_parity and the report renderers scale: their time over json.loads of the same facts.
 
 The ratio, not seconds, is reported so the number means the same on a slow CI runner and a
 laptop: a linear implementation keeps it roughly constant from 1,000 to 10,000 hosts, a
 quadratic one makes it grow about tenfold. One measurement per size (best of --repeat runs),
-not a pass/fail test.
+not a pass/fail test. The report is measured as the compliance_report module builds it
+(build_report) and as each renderer writes it (json, jsonl, junit, html), each over json.loads.
 
-    .venv/bin/python benchmarks/mesh_parity_bench.py [--sizes 1000 10000] [--repeat 3]
+    .venv/bin/python benchmarks/mesh_parity_bench.py [--sizes 1000 10000] [--repeat 3] [--json out.json]
 """
 
 import argparse
@@ -45,8 +46,8 @@ def import_collection():
     sys.path.insert(0, tree)
     for name in [name for name in sys.modules if name == "ansible_collections" or name.startswith("ansible_collections.")]:
         del sys.modules[name]
-    from ansible_collections.macmesh.signing.plugins.module_utils import _manifest, _parity
-    return tree, _manifest, _parity
+    from ansible_collections.macmesh.signing.plugins.module_utils import _manifest, _parity, _report
+    return tree, _manifest, _parity, _report
 
 
 def manifest(_manifest, count=12):
@@ -128,15 +129,18 @@ def best_of(repeat, function, *args):
     return best, result
 
 
-def main():
+def main(argv=None):
     parser = argparse.ArgumentParser(description=__doc__.split("\n", maxsplit=1)[0])
     parser.add_argument("--sizes", type=int, nargs="+", default=[1000, 10000])
     parser.add_argument("--repeat", type=int, default=3)
-    args = parser.parse_args()
-    tree, _manifest, _parity = import_collection()
+    parser.add_argument("--json", help="also write the measurements to this file (benchmarks/render_readme.py reads it)")
+    args = parser.parse_args(argv)
+    tree, _manifest, _parity, _report = import_collection()
+    rows = []
     try:
         frozen = manifest(_manifest)
-        print("%8s %12s %14s %7s %9s" % ("hosts", "json.loads s", "mesh_parity s", "ratio", "findings"))
+        print("%8s %12s %14s %7s %9s   %s" % ("hosts", "json.loads s", "mesh_parity s", "ratio", "findings",
+                                              "report/json.loads: build json jsonl junit html"))
         for size in args.sizes:
             facts, groups = mesh(size, frozen)
             text = json.dumps(facts)
@@ -150,10 +154,29 @@ def main():
             }
             load_time, loaded = best_of(args.repeat, json.loads, text)
             parity_time, result = best_of(args.repeat, _parity.mesh_parity, loaded, groups, expected)
-            print("%8d %12.4f %14.4f %7.2f %9d" % (size, load_time, parity_time, parity_time / load_time,
-                                                   len(result["findings"])))
+            report_facts = dict((host, dict(info, region=result["hosts"].get(host, {}).get("region"),
+                                            tier=result["hosts"].get(host, {}).get("tier")))
+                                for host, info in loaded.items())
+            build_time, report = best_of(
+                args.repeat, _report.build_report, result, report_facts,
+                {"version": frozen["version"], "sha256": frozen["sha256"]}, "dedicated",
+                "2026-11-25T00:00:00Z", "bench")
+            renders = {}
+            for name in ("json", "jsonl", "junit", "html"):
+                renders[name], _text = best_of(args.repeat, getattr(_report, "render_" + name), report)
+            row = {"hosts": size, "json_loads_s": load_time, "mesh_parity_s": parity_time,
+                   "mesh_parity_ratio": parity_time / load_time, "findings": len(result["findings"]),
+                   "build_report_s": build_time, "build_report_ratio": build_time / load_time,
+                   "render_s": renders, "render_ratio": dict((k, v / load_time) for k, v in renders.items())}
+            rows.append(row)
+            print("%8d %12.4f %14.4f %7.2f %9d   %.2f %s" % (
+                size, load_time, parity_time, row["mesh_parity_ratio"], row["findings"], row["build_report_ratio"],
+                " ".join("%.2f" % row["render_ratio"][k] for k in ("json", "jsonl", "junit", "html"))))
     finally:
         shutil.rmtree(tree, True)
+    if args.json:
+        with open(args.json, "w") as handle:
+            json.dump({"controller": rows}, handle, indent=1, sort_keys=True)
 
 
 if __name__ == "__main__":

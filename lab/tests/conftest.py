@@ -15,7 +15,8 @@ import pytest
 LAB_DIR = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 REPO_DIR = os.path.dirname(LAB_DIR)
 MESHLAB = os.path.join(LAB_DIR, "meshlab")
-SUBNET = "127.0.9"
+# MESHLAB_TEST_SUBNET moves the tests' labs (e.g. a helper's own subnet); make test uses 127.0.9.
+SUBNET = os.environ.get("MESHLAB_TEST_SUBNET") or "127.0.9"
 NODES = ["hk-mini-01", "jp-mini-01", "kr-mini-01", "sg-mini-01", "us-mini-01"]
 
 sys.path.insert(0, LAB_DIR)
