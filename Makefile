@@ -18,11 +18,12 @@ export ANSIBLE_COLLECTIONS_PATH := $(COLL_ROOT)
 export ANSIBLE_CONFIG := $(ROOT)/ansible.cfg
 
 .PHONY: help host-deps venv deps collection-tree test unit controller catalogue sanity units lint py39 changelog lab-test integration \
-        molecule demo demo-down build clean drills
+        molecule demo demo-down build clean drills bench bench-controller bench-fleet bench-readme
 
 help:
 	@echo "make demo   - lab up, bootstrap all five regions, print the per-node summary"
 	@echo "make test   - every test: unit, sanity, lint, Python 3.9 check, lab, emulator, integration, molecule"
+	@echo "make bench  - benchmarks on a 5- and a 50-node lab and the controller; regenerates README's table"
 
 # tools/host-deps installs the Debian packages (sshd for the lab, nftables, ...) and the venv: one
 # script for make demo, make test and .ci/run, so a fresh machine needs nothing done by hand.
@@ -98,6 +99,21 @@ drills: collection-tree
 molecule: collection-tree
 	# An explicit scenario glob: the top-level molecule/ layout without the "should migrate" warning.
 	cd $(ROOT) && MOLECULE_GLOB="molecule/*/molecule.yml" $(BIN)/molecule test
+
+# Benchmarks (not part of make test): ratios measured side by side in one run, README table regenerated
+# from the results. bench-fleet needs root and brings up a 5- and a 50-node lab on BENCH_LABS.
+BENCH_LABS ?= 5:127.0.61:/tmp/macmesh-bench-5 50:127.0.62:/tmp/macmesh-bench-50
+BENCH_ARGS ?=
+bench: bench-controller bench-fleet bench-readme
+
+bench-controller: venv
+	$(PY) benchmarks/mesh_parity_bench.py --sizes 1000 10000 --json benchmarks/results/controller.json
+
+bench-fleet: collection-tree
+	$(PY) benchmarks/fleet_bench.py $(foreach lab,$(BENCH_LABS),--lab $(lab)) $(BENCH_ARGS) --out benchmarks/results/fleet.json
+
+bench-readme: venv
+	$(PY) benchmarks/render_readme.py
 
 build: venv
 	mkdir -p build

@@ -77,9 +77,19 @@ class Lab(object):
             raise SystemExit("meshlab %s failed:\n%s" % (" ".join(args), proc.stdout[-3000:]))
         return time.monotonic() - start, proc.stdout
 
-    def up(self):
-        self.meshlab("down", "--purge")
-        up_s, _out = self.meshlab("up", "--per-region", str(self.size // REGIONS))
+    def running(self):
+        """True when this state dir already runs a lab of this size (--reuse)."""
+        try:
+            status = json.loads(self.meshlab("status", "--json")[1])
+        except (SystemExit, ValueError):
+            return False
+        return len(status) == self.size and all(row["state"] == "up" for row in status)
+
+    def up(self, reuse=False):
+        up_s = None
+        if not reuse:
+            self.meshlab("down", "--purge")
+            up_s, _out = self.meshlab("up", "--per-region", str(self.size // REGIONS))
         status = json.loads(self.meshlab("status", "--json")[1])
         self.nodes = [row["node"] for row in status]
         inv_dir = os.path.dirname(self.inventory)
@@ -88,7 +98,7 @@ class Lab(object):
         os.symlink(os.path.join(REPO, "inventories", "lab", "group_vars"), os.path.join(inv_dir, "group_vars"))
         subprocess.run([sys.executable, os.path.join(REPO, "lab", "demo_assets.py"), "--out", self.demo_dir],
                        env=self.env, check=True, stdout=subprocess.DEVNULL)
-        return {"up_s": round(up_s, 2),
+        return {"up_s": round(up_s, 2) if up_s is not None else None, "reused": reuse,
                 "rss_kb_per_node": sum(r["rss_kb"] for r in status) // len(status),
                 "pss_kb_per_node": sum(r.get("pss_kb", 0) for r in status) // len(status),
                 "disk_kb_per_node": sum(r["disk_kb"] for r in status) // len(status)}
@@ -226,12 +236,14 @@ def best(runs):
     return min(runs, key=lambda r: r["wall_s"])
 
 
-def bench_lab(lab, repeat, rotate, serial):
+def bench_lab(lab, repeat, rotate, serial, reuse=False):
     out = {"size": lab.size, "forks": lab.forks, "subnet": lab.subnet}
-    log("%d nodes: up" % lab.size)
-    out["lab"] = lab.up()
-    log("%d nodes: first bootstrap" % lab.size)
-    out["bootstrap_first"] = lab.bootstrap("bootstrap-first")
+    reuse = reuse and lab.running()
+    log("%d nodes: %s" % (lab.size, "reusing the running, bootstrapped lab" if reuse else "up"))
+    out["lab"] = lab.up(reuse)
+    if not reuse:
+        log("%d nodes: first bootstrap" % lab.size)
+        out["bootstrap_first"] = lab.bootstrap("bootstrap-first")
     rounds = {"ping": [], "audit": [], "bootstrap_rerun": []}
     for index in range(repeat):
         log("%d nodes: round %d/%d ping, audit, bootstrap re-run" % (lab.size, index + 1, repeat))
@@ -259,6 +271,8 @@ def main(argv=None):
     parser.add_argument("--rotate-serial", default="25%")
     parser.add_argument("--no-rotation", action="store_true")
     parser.add_argument("--keep", action="store_true", help="leave the labs running (default: down --purge)")
+    parser.add_argument("--reuse", action="store_true",
+                        help="use a lab of the right size already running (and bootstrapped) in the state dir")
     parser.add_argument("--collections", default=os.path.join(REPO, "build", "collections"))
     parser.add_argument("--out", default=os.path.join(REPO, "benchmarks", "results", "fleet.json"))
     args = parser.parse_args(argv)
@@ -271,7 +285,7 @@ def main(argv=None):
         size, subnet, state = spec.split(":", 2)
         lab = Lab(int(size), subnet, state, args.forks, args.collections)
         try:
-            entry = bench_lab(lab, args.repeat, not args.no_rotation, args.rotate_serial)
+            entry = bench_lab(lab, args.repeat, not args.no_rotation, args.rotate_serial, args.reuse)
         finally:
             if not args.keep:
                 downs = lab.down()

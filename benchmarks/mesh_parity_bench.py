@@ -175,8 +175,9 @@ def main(argv=None):
     finally:
         shutil.rmtree(tree, True)
     if args.json:
+        os.makedirs(os.path.dirname(os.path.abspath(args.json)), exist_ok=True)
         with open(args.json, "w") as handle:
-            json.dump({"controller": rows}, handle, indent=1, sort_keys=True)
+            json.dump({"controller": rows, "repeat": args.repeat}, handle, indent=1, sort_keys=True)
 
 
 if __name__ == "__main__":

@@ -90,9 +90,9 @@ def table(fleet, controller):
     lines += controller_rows(controller) if controller else []
     stamp = []
     if fleet:
-        stamp.append("fleet: %s, %s CPUs, forks %s, load %.1f before" % (
-            fleet.get("started"), fleet.get("cpus"), ",".join(str(e["forks"]) for e in fleet.get("labs", [])),
-            fleet.get("load_before", 0)))
+        stamp.append("fleet: %s%s, %s CPUs, forks %s, load %.1f before" % (
+            fleet.get("started"), " (+%d more runs of the harness)" % (fleet["runs"] - 1) if fleet.get("runs", 1) > 1 else "",
+            fleet.get("cpus"), ",".join(str(e["forks"]) for e in fleet.get("labs", [])), fleet.get("load_before", 0)))
     if controller:
         stamp.append("controller: best of %s" % controller.get("repeat", 3))
     lines.append("")
@@ -110,7 +110,9 @@ def load(path):
 
 def main(argv=None):
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--fleet", default=os.path.join(REPO, "benchmarks", "results", "fleet.json"))
+    parser.add_argument("--fleet", action="append",
+                        help="fleet_bench.py results (repeatable: the labs of every file are listed; default "
+                             "benchmarks/results/fleet.json)")
     parser.add_argument("--controller", default=os.path.join(REPO, "benchmarks", "results", "controller.json"))
     parser.add_argument("--readme", default=os.path.join(REPO, "README.md"))
     parser.add_argument("--check", action="store_true")
@@ -121,7 +123,16 @@ def main(argv=None):
         raise SystemExit("%s: markers %s ... %s missing" % (args.readme, BEGIN, END))
     head, rest = text.split(BEGIN, 1)
     _old, tail = rest.split(END, 1)
-    new = head + "\n".join(table(load(args.fleet), load(args.controller))) + tail
+    fleet = None
+    for path in args.fleet or [os.path.join(REPO, "benchmarks", "results", "fleet.json")]:
+        part = load(path)
+        if part is None:
+            continue
+        if fleet is None:
+            fleet = part
+        else:
+            fleet = dict(fleet, labs=fleet["labs"] + part["labs"], runs=fleet.get("runs", 1) + 1)
+    new = head + "\n".join(table(fleet, load(args.controller))) + tail
     if args.check:
         return 0 if new == text else 1
     with open(args.readme, "w") as handle:
