@@ -236,7 +236,8 @@ def best(runs):
     return min(runs, key=lambda r: r["wall_s"])
 
 
-def bench_lab(lab, repeat, rotate, serial, reuse=False):
+def bench_lab(lab, repeat, rotate, serial, reuse=False, save=lambda entry: None):
+    """One lab's measurements; save(entry) is called after every step so a cut-short run keeps its data."""
     out = {"size": lab.size, "forks": lab.forks, "subnet": lab.subnet}
     reuse = reuse and lab.running()
     log("%d nodes: %s" % (lab.size, "reusing the running, bootstrapped lab" if reuse else "up"))
@@ -245,20 +246,23 @@ def bench_lab(lab, repeat, rotate, serial, reuse=False):
         log("%d nodes: first bootstrap" % lab.size)
         out["bootstrap_first"] = lab.bootstrap("bootstrap-first")
     rounds = {"ping": [], "audit": [], "bootstrap_rerun": []}
+    out["rounds"] = rounds
     for index in range(repeat):
         log("%d nodes: round %d/%d ping, audit, bootstrap re-run" % (lab.size, index + 1, repeat))
         rounds["ping"].append(lab.ping())
         rounds["audit"].append(lab.audit())
         rounds["bootstrap_rerun"].append(lab.bootstrap("bootstrap-rerun"))
-    out["rounds"] = rounds
-    out["best"] = dict((k, best(v)) for k, v in rounds.items())
-    ping = out["best"]["ping"]["wall_s"]
-    out["ratios"] = {"audit_over_ping": round(out["best"]["audit"]["wall_s"] / ping, 2),
-                     "bootstrap_rerun_over_ping": round(out["best"]["bootstrap_rerun"]["wall_s"] / ping, 2)}
-    out["rerun_changed"] = [r.get("changed") for r in rounds["bootstrap_rerun"]]
+        out["best"] = dict((k, best(v)) for k, v in rounds.items())
+        ping = out["best"]["ping"]["wall_s"]
+        out["ratios"] = {"audit_over_ping": round(out["best"]["audit"]["wall_s"] / ping, 2),
+                         "bootstrap_rerun_over_ping": round(out["best"]["bootstrap_rerun"]["wall_s"] / ping, 2)}
+        out["rerun_changed"] = [r.get("changed") for r in rounds["bootstrap_rerun"]]
+        out["rounds_done"] = index + 1
+        save(out)
     if rotate:
         log("%d nodes: rotation (rotate_serial %s)" % (lab.size, serial))
         out["rotation"] = lab.rotation(serial)
+        save(out)
     return out
 
 
@@ -281,11 +285,18 @@ def main(argv=None):
     specs = args.lab or ["5:127.0.61:/tmp/fleet-bench-5", "50:127.0.62:/tmp/fleet-bench-50"]
     results = {"started": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()), "cpus": os.cpu_count(),
                "load_before": os.getloadavg()[0], "labs": []}
+    def write(partial=None):
+        doc = dict(results, labs=results["labs"] + ([partial] if partial else []))
+        os.makedirs(os.path.dirname(os.path.abspath(args.out)), exist_ok=True)
+        with open(args.out + ".tmp", "w") as handle:
+            json.dump(doc, handle, indent=1, sort_keys=True)
+        os.replace(args.out + ".tmp", args.out)
+
     for spec in specs:
         size, subnet, state = spec.split(":", 2)
         lab = Lab(int(size), subnet, state, args.forks, args.collections)
         try:
-            entry = bench_lab(lab, args.repeat, not args.no_rotation, args.rotate_serial, args.reuse)
+            entry = bench_lab(lab, args.repeat, not args.no_rotation, args.rotate_serial, args.reuse, write)
         finally:
             if not args.keep:
                 downs = lab.down()
@@ -296,10 +307,9 @@ def main(argv=None):
         shutil.rmtree(lab.work, True)
         log("%d nodes: audit/ping %.2f, bootstrap re-run/ping %.2f" % (
             lab.size, entry["ratios"]["audit_over_ping"], entry["ratios"]["bootstrap_rerun_over_ping"]))
+        write()
     results["finished"] = time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())
-    os.makedirs(os.path.dirname(os.path.abspath(args.out)), exist_ok=True)
-    with open(args.out, "w") as handle:
-        json.dump(results, handle, indent=1, sort_keys=True)
+    write()
     print(json.dumps(dict((e["size"], e["ratios"]) for e in results["labs"])))
     return 0
 
