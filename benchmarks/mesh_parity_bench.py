@@ -137,6 +137,7 @@ def main(argv=None):
     args = parser.parse_args(argv)
     tree, _manifest, _parity, _report = import_collection()
     rows = []
+    load_before = os.getloadavg()[0]
     try:
         frozen = manifest(_manifest)
         print("%8s %12s %14s %7s %9s   %s" % ("hosts", "json.loads s", "mesh_parity s", "ratio", "findings",
@@ -177,7 +178,8 @@ def main(argv=None):
     if args.json:
         os.makedirs(os.path.dirname(os.path.abspath(args.json)), exist_ok=True)
         with open(args.json, "w") as handle:
-            json.dump({"controller": rows, "repeat": args.repeat}, handle, indent=1, sort_keys=True)
+            json.dump({"controller": rows, "repeat": args.repeat, "load_before": load_before,
+                       "load_after": os.getloadavg()[0]}, handle, indent=1, sort_keys=True)
 
 
 if __name__ == "__main__":
