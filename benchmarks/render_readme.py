@@ -61,9 +61,13 @@ def fleet_rows(fleet):
             n0, n1, r1["time_to_green_s"] / r0["time_to_green_s"], float(n1) / n0))
     for entry in labs:
         lab = entry["lab"]
-        rows.append("| lab, %d nodes: up / down | %.2f s / %s s | | | %d kB PSS per node (RSS %d kB), disk %d kB |" % (
-            entry["size"], lab["up_s"], lab.get("down_s", "-"), lab.get("pss_kb_per_node", 0),
-            lab["rss_kb_per_node"], lab["disk_kb_per_node"]))
+        up = "%.2f s" % lab["up_s"] if lab.get("up_s") is not None else "(reused)"
+        down = "%.2f s" % lab["down_s"] if lab.get("down_s") is not None else "-"
+        first = entry.get("bootstrap_first")
+        rows.append("| lab, %d nodes: up / down%s | %s / %s | | | %d kB PSS per node (RSS %d kB), disk %d kB%s |" % (
+            entry["size"], "" if first is None else "; first bootstrap", up, down, lab.get("pss_kb_per_node", 0),
+            lab["rss_kb_per_node"], lab["disk_kb_per_node"],
+            "" if first is None else "; first bootstrap %.1f s" % first["wall_s"]))
     return rows
 
 
