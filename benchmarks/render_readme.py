@@ -26,6 +26,8 @@ def _goal(value, limit):
 
 
 def _share(run):
+    if run.get("emu_share") is None:
+        return "-"
     return "%.0f %% (cpu %.0f %%)" % (100 * run["emu_share"], 100 * run["emu_cpu_share"])
 
 
@@ -51,10 +53,11 @@ def fleet_rows(fleet):
     rotations = [(e["size"], e["rotation"]) for e in labs if e.get("rotation")]
     for n, rot in rotations:
         green = rot.get("time_to_green_s")
-        rows.append("| rotation, %d nodes (canary hk, then batches of %s): time to green / ping | %s | %s | %s | %s / %.1f s (wall %.1f s, %s) |" % (
+        rows.append("| rotation, %d nodes (canary hk, then batches of %s): time to green / ping | %s | %s | %s | %s / %.1f s (wall %s, %s) |" % (
             n, rot.get("rotate_serial"),
             "%.1f" % (green / _ping(labs, n)) if green else "-", _share(rot), _trips(rot),
-            "%.1f s" % green if green else "-", _ping(labs, n), rot["wall_s"], rot.get("status")))
+            "%.1f s" % green if green else "-", _ping(labs, n),
+            "%.1f s" % rot["wall_s"] if rot.get("wall_s") is not None else "-", rot.get("status")))
     if len(rotations) >= 2 and all(r.get("time_to_green_s") for _n, r in rotations):
         (n0, r0), (n1, r1) = rotations[0], rotations[-1]
         rows.append("| rotation growth %d → %d nodes (time to green) | %.2f× for %g× the nodes | | | |" % (
