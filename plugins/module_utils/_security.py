@@ -488,6 +488,9 @@ def parse_find_identity(text):
             order.append(sha1)
         elif valid:
             found[sha1]["valid"] = True
+        if status and section != _VALID_ONLY:
+            # The validity mark find-identity prints, e.g. CSSMERR_TP_NOT_TRUSTED (reference §4.1).
+            found[sha1]["status"] = status
     return [found[sha1] for sha1 in order]
 
 

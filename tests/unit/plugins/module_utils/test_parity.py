@@ -590,7 +590,7 @@ CASES = [
     ("third key copy", third_signer, all_hosts("KEY_COPIES_EXCEEDED", hosts=["sign-hk", "sign-jp", "sign-us"])),
     ("undeclared identity", undeclared, {("IDENTITY_UNDECLARED", "sign-hk", "error")}),
     ("identity absent", identity_absent, {("IDENTITY_MISSING", "sign-us", "error")}),
-    ("identity not valid", identity_invalid, {("IDENTITY_MISSING", "sign-us", "error")}),
+    ("identity not valid", identity_invalid, {("IDENTITY_UNTRUSTED", "sign-us", "error")}),
     ("too many identity sets", too_many_sets,
      all_hosts("IDENTITY_UNDECLARED", hosts=["sign-jp", "sign-kr", "sign-sg"])
      | {("IDENTITY_HASHES_EXCEEDED", "sign-sg", "error")}),

@@ -89,13 +89,14 @@ def test_untrusted_identity_with_cssmerr_suffix_is_invalid():
         + transcript("find_identity_not_trusted_line.txt")
         + transcript("find_identity_zero_valid_tail.txt")
     )
-    assert parse_find_identity(text) == records(("64CB89C8C7EFA62842BDD1AA76A9FAF321704F72", "jevpaste-dev", False))
+    assert parse_find_identity(text) == [dict(records(("64CB89C8C7EFA62842BDD1AA76A9FAF321704F72", "jevpaste-dev", False))[0],
+                                              status="CSSMERR_TP_NOT_TRUSTED")]
 
 
 def test_status_suffix_outside_sections_is_invalid():
-    assert parse_find_identity(transcript("find_identity_not_trusted_line.txt")) == records(
+    assert parse_find_identity(transcript("find_identity_not_trusted_line.txt")) == [dict(records(
         ("64CB89C8C7EFA62842BDD1AA76A9FAF321704F72", "jevpaste-dev", False)
-    )
+    )[0], status="CSSMERR_TP_NOT_TRUSTED")]
 
 
 @pytest.mark.parametrize("name", ["find_identity_v_zero_fastlane.txt", "find_identity_zero_valid_tail.txt"])
