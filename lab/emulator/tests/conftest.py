@@ -19,6 +19,11 @@ CODESIGN = os.path.join(SEED_BIN, "codesign")
 PMSET = os.path.join(SEED_BIN, "pmset")
 
 
+# Every line the emulated security/codesign/pmset printed in this test session, as (tool, subcommand,
+# stream, line): test_zz_conformance.py checks each against the catalogue of sourced texts.
+PRINTED = []
+
+
 class Lab(object):
     """One emulated node user: HOME, state, run dir, audit log and node.json under tmp_path."""
 
@@ -59,9 +64,14 @@ class Lab(object):
     def run(self, tool, *args, stdin=None, new_session=False, timeout=60):
         """Run an emulated command; new_session=True runs it in a new login session (setsid), the
         way a second SSH login would be."""
-        return subprocess.run([tool] + [str(a) for a in args], input=stdin, env=self.env,
-                              capture_output=True, text=True, timeout=timeout,
-                              start_new_session=new_session)
+        result = subprocess.run([tool] + [str(a) for a in args], input=stdin, env=self.env,
+                                capture_output=True, text=True, timeout=timeout,
+                                start_new_session=new_session)
+        sub = str(args[0]) if args else ""
+        for stream, text in (("stdout", result.stdout), ("stderr", result.stderr)):
+            for line in text.splitlines():
+                PRINTED.append((os.path.basename(tool), sub, stream, line))
+        return result
 
     def security(self, *args, stdin=None, new_session=False):
         return self.run(SECURITY, *args, stdin=stdin, new_session=new_session)
@@ -100,7 +110,9 @@ def lab(tmp_path, lab_root, lab_ca):
 @pytest.fixture
 def bare_lab(tmp_path, lab_root):
     """A fresh node: the lab root is trusted, but no intermediate is installed anywhere."""
-    return Lab(tmp_path, anchors=[lab_root[0]])
+    root = tmp_path / "bare"
+    root.mkdir()
+    return Lab(root, anchors=[lab_root[0]])
 
 
 def make_ca(cn="MacMesh Lab WWDR CA", issuer=None, expired=False):
