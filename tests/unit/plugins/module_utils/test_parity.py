@@ -765,7 +765,17 @@ def test_identity_messages_distinguish_absent_and_invalid():
     identity_absent(absent)
     identity_invalid(invalid)
     assert absent.run()["findings"][0]["message"].endswith("is not in the keychain")
-    assert invalid.run()["findings"][0]["message"].endswith("is present but not valid")
+    finding = invalid.run()["findings"][0]
+    assert finding["code"] == "IDENTITY_UNTRUSTED"
+    assert "is present but not valid" in finding["message"] and "apple_intermediates" in finding["message"]
+
+
+def test_untrusted_identity_carries_the_find_identity_mark():
+    mesh = Mesh()
+    identity_invalid(mesh)
+    mesh.facts["sign-us"]["identities"][0]["status"] = "CSSMERR_TP_NOT_TRUSTED"
+    [message] = [f["message"] for f in mesh.run()["findings"] if f["code"] == "IDENTITY_UNTRUSTED"]
+    assert "is present but not valid (CSSMERR_TP_NOT_TRUSTED)" in message
 
 
 def test_unavailable_reason_is_quoted():
