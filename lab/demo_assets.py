@@ -1,7 +1,9 @@
 #!/usr/bin/env python3
 """Generate CLEARLY FAKE demo signing material for the lab (test equipment, never used by the product).
 
-Everything written here is issued by a throw-away "MacMesh Demo Root CA" that no device trusts:
+Everything written here chains to the lab's throw-away "Apple Root CA" (lab/meshlab_lib/pki.py),
+which only the lab's nodes trust, through the lab's WWDR intermediate, which no node has until the
+product's `apple_intermediates` role installs it (as on a fresh Mac mini, reference §4.1):
 a distribution identity "Apple Distribution: MacMesh Demo (DEMO12345A)" as a legacy PKCS#12
 (3DES/SHA-1, the encoding macOS `security import` accepts), its random passphrase in a 0600 file,
 CMS-signed provisioning profiles for the demo bundle ids, and the frozen manifest `profiles.json`
@@ -11,15 +13,20 @@ Usage:
     lab/demo_assets.py [--out DIR] [--force]
 
 Output (DIR defaults to lab/.state/demo):
-    demo-root-ca.pem                      the fake root (public part only)
-    identity/distribution.p12             identity + chain, legacy encryption
+    demo-root-ca.pem                      the lab root (public part only; nodes trust it)
+    lab-wwdr-ca.cer                       the lab WWDR intermediate (DER), installed by the product
+    identity/distribution.p12             identity only (no chain, like a developer-portal
+                                          export), legacy encryption
     identity/distribution.p12.passphrase  0600, random, safe alphabet, no newline
     identity/distribution.cer             the identity's certificate (DER)
     profiles/<uuid>.mobileprovision       one per bundle id
     profiles.json                         the manifest for profiles/
     demo.json                             what was generated (names, SHA-1, paths)
-    private/                              0700: CA and profile-signer keys, kept so tests can
-                                          issue extra (e.g. foreign-team) profiles
+    private/                              0700: issuing-CA and profile-signer keys, kept so tests
+                                          can issue extra (e.g. foreign-team) profiles
+
+The root and the intermediate live in the lab's PKI directory (--pki, default: the `pki` directory
+next to --out, i.e. $MESHLAB_DIR/pki, shared with lab/meshlab) and are created there when missing.
 
 An existing, complete output directory is left alone (stable manifest sha256 across runs)
 unless --force is given. The functions are importable so tests can make variants.
@@ -37,6 +44,7 @@ import subprocess
 import sys
 import tempfile
 import uuid
+import hashlib
 
 from cryptography import x509
 from cryptography.hazmat.primitives import hashes, serialization
@@ -45,6 +53,10 @@ from cryptography.hazmat.primitives.serialization import pkcs7, pkcs12
 from cryptography.x509.oid import ExtendedKeyUsageOID, NameOID
 
 HERE = os.path.dirname(os.path.abspath(__file__))
+if HERE not in sys.path:
+    sys.path.insert(0, HERE)
+from meshlab_lib import pki  # noqa: E402  (lab-only helper next to this file)
+
 REPO = os.path.dirname(HERE)
 DEFAULT_OUT = os.path.join(HERE, ".state", "demo")
 
@@ -137,6 +149,11 @@ def make_identity(ca_key, ca_cert, team_id=TEAM_ID, team_name=TEAM_NAME, now=Non
 def make_profile_signer(ca_key, ca_cert, now=None):
     subject = _name("MacMesh Demo Profile Signing (FAKE)", org="MacMesh Demo (FAKE)")
     return issue_leaf(ca_key, ca_cert, subject, ExtendedKeyUsageOID.CODE_SIGNING, now=now, days=3650)
+
+
+def kc_name(cert):
+    """The certificate's common name (how security and codesign name it)."""
+    return cert.subject.get_attributes_for_oid(NameOID.COMMON_NAME)[0].value
 
 
 def new_passphrase(length=32):
@@ -233,8 +250,8 @@ def load_private(out):
             return handle.read()
 
     return (
-        serialization.load_pem_private_key(read("private/root-ca.key"), None),
-        x509.load_pem_x509_certificate(read("demo-root-ca.pem")),
+        serialization.load_pem_private_key(read("private/issuing-ca.key"), None),
+        x509.load_pem_x509_certificate(read("private/issuing-ca.pem")),
         serialization.load_pem_private_key(read("private/profile-signer.key"), None),
         x509.load_pem_x509_certificate(read("private/profile-signer.pem")),
         x509.load_der_x509_certificate(read("identity/distribution.cer")),
@@ -297,29 +314,38 @@ def run_module(module, args, cwd):
         raise SystemExit("%s failed:\n%s" % (module, proc.stdout))
 
 
-def generate(out, version="demo-1"):
+def default_pki_dir(out):
+    return os.path.join(os.path.dirname(os.path.abspath(out)), "pki")
+
+
+def generate(out, version="demo-1", pki_dir=None):
     """Write the whole demo set into `out`; returns the demo.json dict."""
     now = utcnow()
-    ca_key, ca_cert = make_root_ca(now)
+    pki_dir = pki_dir or default_pki_dir(out)
+    _root_key, root_cert = pki.ensure_root(pki_dir)
+    ca_key, ca_cert = pki.ensure_intermediate(pki_dir)  # identities are issued by the WWDR stand-in
     id_key, id_cert = make_identity(ca_key, ca_cert, now=now)
     signer_key, signer_cert = make_profile_signer(ca_key, ca_cert, now=now)
     passphrase = new_passphrase()
 
     os.makedirs(os.path.join(out, "private"), mode=0o700, exist_ok=True)
-    write_file(os.path.join(out, "private", "root-ca.key"), pem_key(ca_key), 0o600)
+    write_file(os.path.join(out, "private", "issuing-ca.key"), pem_key(ca_key), 0o600)
+    write_file(os.path.join(out, "private", "issuing-ca.pem"), ca_cert.public_bytes(serialization.Encoding.PEM))
+    wwdr_der = ca_cert.public_bytes(serialization.Encoding.DER)
+    write_file(os.path.join(out, "lab-wwdr-ca.cer"), wwdr_der)
     write_file(os.path.join(out, "private", "profile-signer.key"), pem_key(signer_key), 0o600)
     write_file(
         os.path.join(out, "private", "profile-signer.pem"),
         signer_cert.public_bytes(serialization.Encoding.PEM),
     )
-    write_file(os.path.join(out, "demo-root-ca.pem"), ca_cert.public_bytes(serialization.Encoding.PEM))
+    write_file(os.path.join(out, "demo-root-ca.pem"), root_cert.public_bytes(serialization.Encoding.PEM))
     write_file(
         os.path.join(out, "identity", "distribution.cer"),
         id_cert.public_bytes(serialization.Encoding.DER),
     )
     write_file(
         os.path.join(out, "identity", "distribution.p12"),
-        legacy_p12(id_key, id_cert, [ca_cert], passphrase),
+        legacy_p12(id_key, id_cert, None, passphrase),
         0o600,
     )
     write_file(
@@ -348,6 +374,8 @@ def generate(out, version="demo-1"):
         "p12": os.path.join(out, "identity", "distribution.p12"),
         "p12_passphrase_file": os.path.join(out, "identity", "distribution.p12.passphrase"),
         "root_ca": os.path.join(out, "demo-root-ca.pem"),
+        "wwdr_intermediate": {"name": kc_name(ca_cert), "src": os.path.join(out, "lab-wwdr-ca.cer"),
+                              "sha256": hashlib.sha256(wwdr_der).hexdigest()},
         "profiles_dir": profiles_dir,
         "profiles": profiles,
         "manifest": manifest_path,
@@ -375,7 +403,7 @@ def issue_renewal(demo_dir, out, version, broken=False, mismatch=False, expires_
         key, cert = make_identity(ca_key, ca_cert)
     passphrase = new_passphrase()
     p12 = os.path.join(out, "identity", "distribution.p12")
-    write_file(p12, legacy_p12(key, cert, [ca_cert], passphrase), 0o600)
+    write_file(p12, legacy_p12(key, cert, None, passphrase), 0o600)
     write_file(p12 + ".passphrase", passphrase.encode("ascii"), 0o600)
     profiles_dir = os.path.join(out, "profiles")
     for bundle_id in BUNDLE_IDS:
@@ -402,6 +430,7 @@ def main(argv=None):
     parser.add_argument("--out", default=DEFAULT_OUT, help="output directory (default: %(default)s)")
     parser.add_argument("--version", default="demo-1", help="manifest version label")
     parser.add_argument("--force", action="store_true", help="regenerate even if the set exists")
+    parser.add_argument("--pki", default=None, help="the lab PKI directory (default: pki next to --out)")
     parser.add_argument("--renewal", metavar="DIR",
                         help="issue renewed material for a rotation into DIR from the set in --out")
     args = parser.parse_args(argv)
@@ -418,7 +447,7 @@ def main(argv=None):
         return 0
     if args.force and os.path.isdir(out):
         shutil.rmtree(out)
-    print(json.dumps(generate(out, args.version), indent=2, sort_keys=True))
+    print(json.dumps(generate(out, args.version, args.pki), indent=2, sort_keys=True))
     return 0
 
 

@@ -15,7 +15,7 @@ import time
 
 import yaml
 
-from meshlab_lib import node_init, sysutil
+from meshlab_lib import node_init, pki, sysutil
 from meshlab_lib.config import ADMIN_USER, REPO_DIR, LabError
 
 NODE_INIT = os.path.join(os.path.dirname(os.path.abspath(__file__)), "node_init.py")
@@ -200,6 +200,8 @@ class Lab:
             "authorized_keys": pubkey,
             "admin_user": ADMIN_USER,
             "cgroup": cg,
+            # The lab's "Apple Root CA": every node trusts it, as every Mac trusts Apple's root.
+            "system_roots": pki.root_pem(self.cfg.path("pki")),
         }
         os.makedirs(self.cfg.path("run"), exist_ok=True)
         os.makedirs(self.cfg.path("logs"), exist_ok=True)

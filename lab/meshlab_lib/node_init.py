@@ -149,6 +149,9 @@ def configure(boot, m):
     write(m + "/etc/hostname", name + "\n")
     write(m + "/etc/hosts", "127.0.0.1\tlocalhost\n%s\t%s\n::1\tlocalhost ip6-localhost\n" % (address, name))
     write(m + "/etc/macemu/node.json", json.dumps(boot["node_json"], indent=2, sort_keys=True) + "\n")
+    if boot.get("system_roots"):
+        # The node's system roots (lab/meshlab_lib/pki.py): trusted anchors, read-only for users.
+        write(m + "/System/Library/Keychains/SystemRootCertificates.pem", boot["system_roots"])
     write(m + "/" + SSHD_DROPIN, "\n".join([
         "# written by meshlab at every boot",
         "ListenAddress %s:22" % address,

@@ -52,6 +52,8 @@ CODES = {
     "KEY_ON_BUILDER": (ERROR, "a builder holds a signing identity (dedicated topology)"),
     "IDENTITY_UNDECLARED": (ERROR, "a host holds an identity it is not declared to hold"),
     "IDENTITY_MISSING": (ERROR, "a host lacks a valid identity it is declared to hold"),
+    "IDENTITY_UNTRUSTED": (ERROR, "a declared identity is present but not valid: its chain is incomplete "
+                                  "(missing Apple intermediate), untrusted or expired"),
     "KEY_COPIES_EXCEEDED": (ERROR, "an identity is held by more than max_key_copies hosts"),
     "IDENTITY_HASHES_EXCEEDED": (ERROR, "the mesh holds more than max_identity_hashes identity sets; "
                                         "hosts with the newest sets are blocked"),

@@ -140,6 +140,7 @@ class _HostCheck(object):
         if identities is None:
             return
         held = {}
+        marks = {}
         for index, identity in enumerate(identities):
             where = "%s.identities[%d]" % (self.where, index)
             if not isinstance(identity, Mapping):
@@ -149,6 +150,8 @@ class _HostCheck(object):
                 raise ParityInputError(where, "must have sha1 (string), name (string) and valid (boolean)")
             sha1 = sha1.upper()
             held[sha1] = held.get(sha1, False) or valid
+            if isinstance(identity.get("status"), str):
+                marks[sha1] = identity["status"]  # find-identity's mark, e.g. CSSMERR_TP_NOT_TRUSTED
             self.ev.key_names.setdefault(sha1, name)
         value = self.field("identity_hash", (str,), "a string") or identity_hash(identities)
         self.ev.hosts[self.host]["identity_hash"] = value
@@ -182,8 +185,10 @@ class _HostCheck(object):
                 self.add("IDENTITY_MISSING", "declared identity %s (%s) is not in the keychain"
                          % (sha1, exp.declared.get(sha1, "?")))
             elif not held[sha1]:
-                self.add("IDENTITY_MISSING", "declared identity %s (%s) is present but not valid"
-                         % (sha1, exp.declared.get(sha1, "?")))
+                mark = marks.get(sha1)
+                self.add("IDENTITY_UNTRUSTED", "declared identity %s (%s) is present but not valid%s: install its "
+                         "issuing intermediate (role apple_intermediates) or renew it"
+                         % (sha1, exp.declared.get(sha1, "?"), " (%s)" % mark if mark else ""))
         for sha1 in sorted(set(held) - self.expected_keys):
             name = self.ev.key_names[sha1]
             if not self.holder and exp.topology == "dedicated":

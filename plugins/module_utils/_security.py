@@ -33,8 +33,14 @@ __metaclass__ = type
 
 import base64
 import binascii
+import contextlib
+import errno
+import fcntl
 import hashlib
+import os
 import re
+import threading
+import time
 
 SECURITY = "/usr/bin/security"
 
@@ -181,17 +187,98 @@ class SecurityRunner(object):
         return self._run_command([SECURITY, "-i"], data=script)
 
 
-def module_runner(module):
-    """A :class:`SecurityRunner` that runs through ``AnsibleModule.run_command`` with ``LC_ALL=C``."""
+# Every security/codesign call is bounded (reference §4.2: a locked keychain or a key without a
+# partition list makes securityd wait for a prompt nobody can answer, until the job's own timeout).
+DEFAULT_TIMEOUT = 60
+
+TIMEOUT_CAUSES = (
+    "the keychain is locked (relocked by its timeout or lock-on-sleep, or unlocked in another login "
+    "session) and securityd is waiting for a password prompt; the key's partition list lacks "
+    "'apple:' (set-key-partition-list -S apple-tool:,apple:), so a prompt asks for access; or a "
+    "dialog is waiting on the Mac's screen. Unlock and sign in one process (macmesh-sign)."
+)
+
+
+def module_runner(module, timeout=DEFAULT_TIMEOUT):
+    """A :class:`SecurityRunner` that runs through ``AnsibleModule.run_command`` with ``LC_ALL=C``,
+    killing the command after ``timeout`` seconds (:class:`SecurityTimeoutError`)."""
 
     def run_command(argv, data=None):
+        state = {}
+
+        def watch(proc):
+            # run_command hands over the Popen before it waits: a timer kills it at the bound.
+            def expire():
+                state["expired"] = True
+                try:
+                    proc.kill()
+                except OSError:
+                    pass
+
+            timer = threading.Timer(timeout, expire)
+            timer.daemon = True
+            state["timer"] = timer
+            timer.start()
+
+        kwargs = dict(data=data, environ_update={"LC_ALL": "C"}, binary_data=False, check_rc=False)
+        if timeout:
+            kwargs["before_communicate_callback"] = watch
         # With binary_data=False run_command appends a newline to stdin; to security -i that is
         # one more empty line, which it skips.
-        return module.run_command(
-            argv, data=data, environ_update={"LC_ALL": "C"}, binary_data=False, check_rc=False
-        )
+        rc, out, err = module.run_command(argv, **kwargs)
+        if state.get("timer") is not None:
+            state["timer"].cancel()
+        if state.get("expired"):
+            raise SecurityTimeoutError(argv, timeout)
+        return rc, out, err
 
     return SecurityRunner(run_command)
+
+
+# --- one writer at a time for the search list and the default keychain --------------------------
+
+LOCK_NAME = ".macmesh-keychain-lists.lock"
+LOCK_TIMEOUT = 30
+
+
+def lists_lock_path(home=None):
+    """The per-user lock file every search-list / default-keychain writer of the collection takes
+    (modules, the unlock wrapper, macmesh-sign): ~/Library/Preferences/.macmesh-keychain-lists.lock."""
+    home = home or os.path.expanduser("~")
+    return os.path.join(home, "Library", "Preferences", LOCK_NAME)
+
+
+class LockTimeoutError(Exception):
+    pass
+
+
+@contextlib.contextmanager
+def lists_lock(path=None, timeout=LOCK_TIMEOUT):
+    """Hold an exclusive flock on the user's lock file for a read-modify-write of
+    ``list-keychains -s`` / ``default-keychain -s`` (fastlane#15512: parallel jobs of one user
+    race on it and lose entries). Raises :class:`LockTimeoutError` after ``timeout`` seconds."""
+    path = path or lists_lock_path()
+    directory = os.path.dirname(path)
+    if not os.path.isdir(directory):
+        os.makedirs(directory, 0o700)
+    fd = os.open(path, os.O_RDWR | os.O_CREAT, 0o600)
+    try:
+        deadline = time.monotonic() + timeout
+        while True:
+            try:
+                fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+                break
+            except (IOError, OSError) as exc:
+                if exc.errno not in (errno.EAGAIN, errno.EACCES, errno.EWOULDBLOCK):
+                    raise
+                if time.monotonic() >= deadline:
+                    raise LockTimeoutError(
+                        "another job of this user has held %s for more than %d s (a hung "
+                        "search-list write?)" % (path, timeout))
+                time.sleep(0.05)
+        yield path
+    finally:
+        os.close(fd)
 
 
 # --- errors -------------------------------------------------------------------------------------
@@ -217,6 +304,18 @@ class SecurityError(Exception):
     def describe(self):
         """``message`` followed by ``hint``, for ``fail_json(msg=...)``."""
         return "%s Hint: %s" % (_sentence(self.message), self.hint)
+
+
+class SecurityTimeoutError(SecurityError):
+    """A security/codesign/productsign call that did not finish within its bound (it was killed)."""
+
+    hint = "Likely causes: " + TIMEOUT_CAUSES
+
+    def __init__(self, argv, timeout):
+        words = [os.path.basename(str(argv[0]))] + [str(a) for a in argv[1:3]]
+        super(SecurityTimeoutError, self).__init__(
+            "`%s` did not finish within %d s and was stopped" % (" ".join(words), timeout), rc=None)
+        self.timeout = timeout
 
 
 class KeychainExistsError(SecurityError):
@@ -428,6 +527,9 @@ def parse_find_identity(text):
             order.append(sha1)
         elif valid:
             found[sha1]["valid"] = True
+        if status and section != _VALID_ONLY:
+            # The validity mark find-identity prints, e.g. CSSMERR_TP_NOT_TRUSTED (reference §4.1).
+            found[sha1]["status"] = status
     if not counted:
         raise ParseError("no '<n> valid identities found' line: the text is not security find-identity output")
     if listed:

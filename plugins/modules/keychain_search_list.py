@@ -112,6 +112,8 @@ from ansible_collections.macmesh.signing.plugins.module_utils._security import (
     ParseError,
     SecurityError,
     classify_error,
+    LockTimeoutError,
+    lists_lock,
     module_runner,
     parse_keychain_list,
 )
@@ -176,18 +178,23 @@ def main():
         return out
 
     try:
-        current = parse_keychain_list(list_keychains())
-        wanted = plan(current, params["keychains"], params["state"], params["position"])
-        changed = not same_list(current, wanted)
-        if changed and not module.check_mode:
-            list_keychains("-s", *wanted)
-            now = parse_keychain_list(list_keychains())
-            if not same_list(now, wanted):
-                module.fail_json(
-                    msg="security list-keychains -d %s -s did not take: asked for %s, the list is %s"
-                    % (domain, wanted, now)
-                )
-            wanted = now
+        # Read, plan and write under the user's lock: parallel jobs of one user would otherwise
+        # each write their own read of the list and lose the others' entries (fastlane#15512).
+        with lists_lock():
+            current = parse_keychain_list(list_keychains())
+            wanted = plan(current, params["keychains"], params["state"], params["position"])
+            changed = not same_list(current, wanted)
+            if changed and not module.check_mode:
+                list_keychains("-s", *wanted)
+                now = parse_keychain_list(list_keychains())
+                if not same_list(now, wanted):
+                    module.fail_json(
+                        msg="security list-keychains -d %s -s did not take: asked for %s, the list is %s"
+                        % (domain, wanted, now)
+                    )
+                wanted = now
+    except LockTimeoutError as exc:
+        module.fail_json(msg="keychain search list (%s): %s" % (domain, exc))
     except SecurityError as exc:
         module.fail_json(msg="keychain search list (%s): %s" % (domain, exc.describe()))
     except ParseError as exc:

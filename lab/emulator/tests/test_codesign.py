@@ -3,10 +3,11 @@ describes (§2.1 errSecInternalComponent, §2.6 --keychain as a search-list filt
 
 import os
 import re
+import subprocess
 
 import pytest
 
-from conftest import make_identity, p12_bytes, sha1_of
+from conftest import PMSET, make_identity, p12_bytes, sha1_of
 
 DEV = "Apple Development: CI Build (LAB0TEAM01)"
 
@@ -45,16 +46,18 @@ def test_sign_and_display(lab, dev_identity, target, lab_ca):
     names = [line.split("=", 1)[0].split(" ")[0] for line in lines]
     assert names == ["Executable", "Identifier", "Format", "CodeDirectory", "Hash", "CandidateCDHash",
                      "CandidateCDHashFull", "Hash", "CMSDigest", "CMSDigestType", "Page", "CDHash",
-                     "Signature", "Authority", "Authority", "Signed", "Info.plist", "TeamIdentifier",
+                     "Signature", "Authority", "Authority", "Authority", "Signed", "Info.plist", "TeamIdentifier",
                      "Sealed", "Internal"]
     assert lines[0] == "Executable=%s" % target
     assert lines[1] == "Identifier=Payload"
     assert lines[2] == "Format=generic"
     assert re.match(r"CodeDirectory v=20500 size=\d+ flags=0x0\(none\) hashes=1\+2 location=embedded$", lines[3])
     assert "Authority=%s" % DEV in lines
-    assert "Authority=MacMesh Lab WWDR CA" in lines
+    # §3.10: leaf, intermediate, root.
+    assert lines[13:16] == ["Authority=%s" % DEV, "Authority=MacMesh Lab Worldwide Developer Relations CA (FAKE)",
+                            "Authority=MacMesh Lab Apple Root CA (FAKE)"]
     assert "TeamIdentifier=LAB0TEAM01" in lines
-    assert re.match(r"Signed Time=[A-Z][a-z]{2} \d{1,2}, \d{4} at \d{1,2}:\d{2}:\d{2} [AP]M$", lines[15])
+    assert re.match(r"Signed Time=[A-Z][a-z]{2} \d{1,2}, \d{4} at \d{1,2}:\d{2}:\d{2} [AP]M$", lines[16])
     assert lab.codesign("-v", target).returncode == 0
 
 
@@ -113,14 +116,13 @@ def test_sidecar_when_xattrs_unavailable(lab, dev_identity, target):
     assert "TeamIdentifier=LAB0TEAM01" in lab.codesign("-dvv", target).stderr
 
 
-@pytest.mark.parametrize("case", ["locked", "acl", "partition", "rebooted"])
+@pytest.mark.parametrize("case", ["acl", "partition", "apple-tool-only"])
 def test_err_sec_internal_component(lab, dev_identity, target, case):
     apps = ("/usr/bin/productsign",) if case == "acl" else ("/usr/bin/codesign",)
-    db = signing_keychain(lab, dev_identity, apps=apps, partition=case != "partition")
-    if case == "locked":
-        lab.security("lock-keychain", db)
-    if case == "rebooted":
-        lab.reboot()
+    db = signing_keychain(lab, dev_identity, apps=apps, partition=case not in ("partition", "apple-tool-only"))
+    if case == "apple-tool-only":
+        # man security (§2.2): codesign needs "apple:" in the partition list; "apple-tool:" is not enough.
+        assert lab.security("set-key-partition-list", "-S", "apple-tool:", "-s", "-k", "kc-pass", db).returncode == 0
     result = lab.codesign("-s", DEV, "--keychain", db, target)
     assert (result.returncode, result.stderr) == (1, "%s: errSecInternalComponent\n" % target)
 

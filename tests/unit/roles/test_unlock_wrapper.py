@@ -186,3 +186,129 @@ def test_rendered_wrapper_runs_on_python_3_9(tmp_path):
     result = subprocess.run([vermin, "--target=3.9-", "--no-tips", "--violations", str(script)],
                             capture_output=True, text=True, check=False)
     assert result.returncode == 0, result.stdout + result.stderr
+
+
+# --- tests that can fail (issue 11): a stub that echoes the password, an unlock that does not take --
+
+
+def test_scrub_removes_a_password_that_security_echoes(wrapper):
+    """A `security` that prints the line it was given (as some versions do in errors): without
+    scrub() the password would reach stderr and the JSON log."""
+    stub = wrapper.state.parent / "security"
+    text = stub.read_text().replace(
+        '            sys.stderr.write("unlock-keychain: returned 51\\n")',
+        '            sys.stderr.write("security> %s\\n" % line)\n            sys.stderr.write("unlock-keychain: returned 51\\n")')
+    assert text != stub.read_text()
+    stub.write_text(text)
+    (wrapper.state / "password").write_text("another-password")
+    proc = wrapper([], password=PASSWORD + "\n")
+    assert proc.returncode == 2
+    assert PASSWORD not in proc.stderr and "********" in proc.stderr
+    assert PASSWORD not in wrapper.log.read_text()
+
+
+def test_unlock_that_does_not_take_is_reported(wrapper):
+    """`security -i` may exit 0 without unlocking: the post-unlock check must catch it (exit 4)."""
+    stub = wrapper.state.parent / "security"
+    text = stub.read_text().replace(
+        '        if os.path.exists(os.path.join(state, "locked")):\n            os.unlink(os.path.join(state, "locked"))',
+        '        pass  # claims success, stays locked')
+    assert text != stub.read_text()
+    stub.write_text(text)
+    proc = wrapper([], password=PASSWORD + "\n")
+    assert proc.returncode == 4, proc.stderr
+    assert "is locked after unlock" in proc.stderr
+
+
+# --- macmesh-sign: unlock, sign, lock in one process ---------------------------------------------
+
+SIGN_TEMPLATE = os.path.join(os.path.dirname(TEMPLATE), "macmesh-sign.py.j2")
+
+
+@pytest.fixture
+def signer(wrapper, tmp_path):
+    """Run macmesh-sign against the same stub security plus a stub codesign."""
+    with open(SIGN_TEMPLATE) as handle:
+        template = jinja2.Template(handle.read(), keep_trailing_newline=True, undefined=jinja2.StrictUndefined)
+    text = template.render(unlock_wrapper_keychain_default=KEYCHAIN, unlock_wrapper_log_path=str(wrapper.log))
+    stub = tmp_path / "security"
+    # The stub security answers list-keychains too (for the search-list re-assert).
+    stub.write_text(stub.read_text().replace(
+        'if sys.argv[1] == "lock-keychain":',
+        'if sys.argv[1] == "list-keychains":\n    sys.stdout.write(\'    "%s"\\n\' % ' + repr(KEYCHAIN) + ')\n    sys.exit(0)\n'
+        'if sys.argv[1] == "lock-keychain":'))
+    codesign = tmp_path / "codesign"
+    codesign.write_text("#!%s\nimport os, sys, time\nlocked = os.path.exists(%r)\n"
+                        "time.sleep(30) if locked else None\nsys.stderr.write('signed %%s\\n' %% ' '.join(sys.argv[1:]))\n"
+                        % (sys.executable, str(wrapper.state / "locked")))
+    codesign.chmod(0o755)
+    assert text.count('SECURITY = "/usr/bin/security"') == 1 and text.count('"codesign": "/usr/bin/codesign"') == 1
+    text = text.replace('SECURITY = "/usr/bin/security"', 'SECURITY = "%s"' % stub)
+    text = text.replace('"codesign": "/usr/bin/codesign"', '"codesign": "%s"' % codesign)
+    script = tmp_path / "macmesh-sign"
+    script.write_text(text)
+
+    def run(args, password=None):
+        argv = [sys.executable, str(script)] + args
+        if password is not None:
+            argv = ["/bin/sh", "-c", 'exec "$@" 3<&0 </dev/null', "sh"] + argv
+        return subprocess.run(argv, env=dict(os.environ, HOME=str(tmp_path), MACMESH_CORRELATION_ID="ci-42"),
+                              input=password or "", stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                              universal_newlines=True, check=False, timeout=60)
+
+    run.state = wrapper.state
+    run.log = wrapper.log
+    return run
+
+
+SHA1 = "0123456789ABCDEF0123456789ABCDEF01234567"
+
+
+def test_sign_unlocks_signs_and_locks_in_one_process(signer):
+    proc = signer(["--", "codesign", "-s", SHA1, "-f", "/tmp/x"], password=PASSWORD + "\n")
+    assert proc.returncode == 0, proc.stderr
+    assert proc.stderr == "signed -s %s -f /tmp/x\n" % SHA1
+    recorded = [c["argv"] for c in calls(signer.state)]
+    assert recorded[0] == ["list-keychains", "-d", "user"]
+    assert ["-i"] in recorded and recorded[-1] == ["lock-keychain", KEYCHAIN]
+    assert all(PASSWORD not in " ".join(argv) for argv in recorded)
+    assert (signer.state / "locked").exists()  # locked again
+    [record] = log_records(signer)
+    assert (record["action"], record["result"], record["identity"], record["correlation_id"]) == ("sign", "ok", SHA1, "ci-42")
+    assert isinstance(record["latency_ms"], int) and PASSWORD not in signer.log.read_text()
+
+
+def test_sign_with_a_locked_keychain_stops_at_its_bound(signer):
+    proc = signer(["--no-unlock", "--timeout", "2", "--", "codesign", "-s", SHA1, "/tmp/x"])
+    assert proc.returncode == 124
+    assert "did not finish within 2 s and was stopped; likely causes: the keychain is locked" in proc.stderr
+    assert "partition list" in proc.stderr and "prompt" in proc.stderr
+    [record] = log_records(signer)
+    assert record["result"] == "timeout"
+
+
+def test_sign_refuses_other_tools_and_missing_fd3(signer):
+    assert signer(["--", "sh", "-c", "id"], password=PASSWORD).returncode == 64
+    assert signer(["--", "codesign", "-s", SHA1, "/tmp/x"]).returncode == 66
+
+
+def test_issuer_name_reads_the_der_issuer(tmp_path):
+    """The message that names the missing intermediate reads the issuer with a stdlib DER walk."""
+    import datetime
+    from cryptography import x509
+    from cryptography.hazmat.primitives import hashes, serialization
+    from cryptography.hazmat.primitives.asymmetric import ec
+    from cryptography.x509.oid import NameOID
+    key = ec.generate_private_key(ec.SECP256R1())
+    issuer = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "Apple Worldwide Developer Relations Certification Authority"),
+                        x509.NameAttribute(NameOID.ORGANIZATIONAL_UNIT_NAME, "G3")])
+    now = datetime.datetime.now(datetime.timezone.utc)
+    cert = (x509.CertificateBuilder().subject_name(x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "leaf")]))
+            .issuer_name(issuer).public_key(key.public_key()).serial_number(12345678901234567890)
+            .not_valid_before(now).not_valid_after(now + datetime.timedelta(days=1)).sign(key, hashes.SHA256()))
+    namespace = {}
+    with open(SIGN_TEMPLATE) as handle:
+        source = handle.read().replace("{{ unlock_wrapper_keychain_default }}", "/k").replace("{{ unlock_wrapper_log_path }}", "/l")
+    exec(compile(source.replace('if __name__ == "__main__":', "if False:"), "macmesh-sign", "exec"), namespace)
+    der = cert.public_bytes(serialization.Encoding.DER)
+    assert namespace["issuer_name"](der) == "Apple Worldwide Developer Relations Certification Authority (G3)"

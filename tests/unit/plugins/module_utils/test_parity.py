@@ -590,7 +590,7 @@ CASES = [
     ("third key copy", third_signer, all_hosts("KEY_COPIES_EXCEEDED", hosts=["sign-hk", "sign-jp", "sign-us"])),
     ("undeclared identity", undeclared, {("IDENTITY_UNDECLARED", "sign-hk", "error")}),
     ("identity absent", identity_absent, {("IDENTITY_MISSING", "sign-us", "error")}),
-    ("identity not valid", identity_invalid, {("IDENTITY_MISSING", "sign-us", "error")}),
+    ("identity not valid", identity_invalid, {("IDENTITY_UNTRUSTED", "sign-us", "error")}),
     ("too many identity sets", too_many_sets,
      all_hosts("IDENTITY_UNDECLARED", hosts=["sign-jp", "sign-kr", "sign-sg"])
      | {("IDENTITY_HASHES_EXCEEDED", "sign-sg", "error")}),
@@ -765,7 +765,17 @@ def test_identity_messages_distinguish_absent_and_invalid():
     identity_absent(absent)
     identity_invalid(invalid)
     assert absent.run()["findings"][0]["message"].endswith("is not in the keychain")
-    assert invalid.run()["findings"][0]["message"].endswith("is present but not valid")
+    finding = invalid.run()["findings"][0]
+    assert finding["code"] == "IDENTITY_UNTRUSTED"
+    assert "is present but not valid" in finding["message"] and "apple_intermediates" in finding["message"]
+
+
+def test_untrusted_identity_carries_the_find_identity_mark():
+    mesh = Mesh()
+    identity_invalid(mesh)
+    mesh.facts["sign-us"]["identities"][0]["status"] = "CSSMERR_TP_NOT_TRUSTED"
+    [message] = [f["message"] for f in mesh.run()["findings"] if f["code"] == "IDENTITY_UNTRUSTED"]
+    assert "is present but not valid (CSSMERR_TP_NOT_TRUSTED)" in message
 
 
 def test_unavailable_reason_is_quoted():

@@ -6,6 +6,7 @@
 """_security: the runner, the batch script, the parsers and the error classifier, on real transcripts."""
 
 import os
+import time
 
 import pytest
 
@@ -126,14 +127,15 @@ def test_untrusted_identity_with_cssmerr_suffix_is_invalid():
         + transcript("find_identity_not_trusted_line.txt")
         + transcript("find_identity_zero_valid_tail.txt")
     )
-    assert parse_find_identity(text) == records(("64CB89C8C7EFA62842BDD1AA76A9FAF321704F72", "jevpaste-dev", False))
+    assert parse_find_identity(text) == [dict(records(("64CB89C8C7EFA62842BDD1AA76A9FAF321704F72", "jevpaste-dev", False))[0],
+                                              status="CSSMERR_TP_NOT_TRUSTED")]
 
 
 def test_status_suffix_outside_sections_is_invalid():
     text = transcript("find_identity_not_trusted_line.txt") + "     1 identities found\n"
-    assert parse_find_identity(text) == records(
+    assert parse_find_identity(text) == [dict(records(
         ("64CB89C8C7EFA62842BDD1AA76A9FAF321704F72", "jevpaste-dev", False)
-    )
+    )[0], status="CSSMERR_TP_NOT_TRUSTED")]
 
 
 def test_find_identity_with_no_identity():
@@ -530,11 +532,13 @@ def test_module_runner_sets_lc_all_and_passes_stdin():
     assert module.calls == [
         (
             ["/usr/bin/security", "list-keychains", "-d", "user"],
-            {"data": None, "environ_update": {"LC_ALL": "C"}, "binary_data": False, "check_rc": False},
+            {"data": None, "environ_update": {"LC_ALL": "C"}, "binary_data": False, "check_rc": False,
+             "before_communicate_callback": module.calls[0][1]["before_communicate_callback"]},
         ),
         (
             ["/usr/bin/security", "-i"],
-            {"data": '"lock-keychain" "/k"\n', "environ_update": {"LC_ALL": "C"}, "binary_data": False, "check_rc": False},
+            {"data": '"lock-keychain" "/k"\n', "environ_update": {"LC_ALL": "C"}, "binary_data": False, "check_rc": False,
+             "before_communicate_callback": module.calls[1][1]["before_communicate_callback"]},
         ),
     ]
 
@@ -543,3 +547,38 @@ def test_is_safe_secret():
     assert sec.is_safe_secret("Abc-123_x.y,z:+=@%/")
     assert not sec.is_safe_secret("a b")
     assert not sec.is_safe_secret(None)
+
+
+def test_module_runner_stops_a_hung_command_with_a_clear_error():
+    """§4.2: a blocked security/codesign is killed at the bound; the error names the likely causes."""
+    import subprocess
+
+    class RealModule(object):
+        def run_command(self, argv, data=None, before_communicate_callback=None, **kwargs):
+            proc = subprocess.Popen(["sleep", "30"], stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+            before_communicate_callback(proc)
+            out, err = proc.communicate()
+            return proc.returncode, out.decode(), err.decode()
+
+    started = time.monotonic()
+    with pytest.raises(sec.SecurityTimeoutError) as info:
+        sec.module_runner(RealModule(), timeout=1).run("find-identity", "-v")
+    assert time.monotonic() - started < 10
+    text = info.value.describe()
+    assert "did not finish within 1 s" in text
+    assert "keychain is locked" in text and "partition list" in text and "prompt" in text
+
+
+def test_lists_lock_serialises_writers(tmp_path):
+    path = str(tmp_path / "Library" / "Preferences" / sec.LOCK_NAME)
+    with sec.lists_lock(path):
+        with pytest.raises(sec.LockTimeoutError):
+            import multiprocessing  # noqa: F401  (a second open file description, same process)
+            fd = os.open(path, os.O_RDWR)
+            try:
+                import fcntl
+                fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+            except OSError:
+                raise sec.LockTimeoutError("held")
+            finally:
+                os.close(fd)

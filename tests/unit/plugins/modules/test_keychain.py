@@ -364,7 +364,8 @@ class FakeSecurity(object):
         self.expected = list(expected)
         self.calls = []
 
-    def __call__(self, argv, data=None, environ_update=None, binary_data=None, check_rc=None):
+    def __call__(self, argv, data=None, environ_update=None, binary_data=None, check_rc=None,
+                 before_communicate_callback=None):
         assert environ_update == {"LC_ALL": "C"}
         assert binary_data is False and check_rc is False
         assert self.expected, "unexpected extra command %r" % (argv,)

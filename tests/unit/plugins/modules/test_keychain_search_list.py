@@ -124,7 +124,8 @@ class FakeSecurity(object):
     def __init__(self, expected):
         self.expected = list(expected)
 
-    def __call__(self, argv, data=None, environ_update=None, binary_data=None, check_rc=None):
+    def __call__(self, argv, data=None, environ_update=None, binary_data=None, check_rc=None,
+                 before_communicate_callback=None):
         assert environ_update == {"LC_ALL": "C"} and data is None
         assert self.expected, "unexpected extra command %r" % (argv,)
         want_argv, response = self.expected.pop(0)
@@ -178,3 +179,9 @@ def test_failures(monkeypatch, capsys, case_id, args, commands, fragments):
 )
 def test_plan(current, keychains, state, position, expected):
     assert keychain_search_list.plan(current, keychains, state, position) == expected
+
+
+@pytest.fixture(autouse=True)
+def _private_home(tmp_path, monkeypatch):
+    """The module takes its lock in ~/Library/Preferences: keep it out of the real HOME."""
+    monkeypatch.setenv("HOME", str(tmp_path))

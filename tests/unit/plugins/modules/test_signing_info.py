@@ -231,7 +231,8 @@ def test_full_node(node, capsys):
     assert result["identities"] == [
         {"sha1": "86890D67F234745572B7EF153C72DEA7CF522EDE", "name": "iPhone Distribution: Tien Le (QG598U658S)", "valid": True},
         {"sha1": "13F9C39BE0072902F6A60AF738F51BE53E3A8B23", "name": "iPhone Developer: Tien Le (8PKL73LX5A)", "valid": True},
-        {"sha1": "64CB89C8C7EFA62842BDD1AA76A9FAF321704F72", "name": "jevpaste-dev", "valid": False},
+        {"sha1": "64CB89C8C7EFA62842BDD1AA76A9FAF321704F72", "name": "jevpaste-dev", "valid": False,
+         "status": "CSSMERR_TP_NOT_TRUSTED"},
     ]
     assert result["identity_hash"] == hashlib.sha256(IDENTITY_LINES).hexdigest()
     assert result["summary_hash"] == hashlib.sha1(FIND_V.encode()).hexdigest()

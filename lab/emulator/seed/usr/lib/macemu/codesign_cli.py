@@ -1,9 +1,17 @@
 """`/usr/bin/codesign` for the lab's macOS emulator (test equipment, never imported by the product).
 
 It signs for real: the CodeDirectory (identifier, team, SHA-256 of the file) is hashed into a
-cdhash and that is signed with the identity's private key, taken from the keychain only if the
-keychain is unlocked, the key's ACL trusts /usr/bin/codesign and its partition list holds "apple:" or
-"apple-tool:" (the three reasons real codesign says errSecInternalComponent, reference §2.1-§2.2).
+cdhash and that is signed with the identity's private key, taken from the keychain only if
+- the identity is trusted (reference §4.1): its chain, built from the search list plus the System
+  keychain, reaches a system root and nothing in it is expired. Expired or untrusted:
+  `error: The specified item could not be found in the keychain.`; an issuer that no searched
+  keychain holds: `Warning: unable to build chain to self-signed root for signer "<name>"` and then
+  `<path>: errSecInternalComponent`;
+- the keychain is unlocked in this login session. A locked keychain makes codesign wait for a
+  password prompt that nobody can answer in a non-interactive session: it blocks (reference §4.2,
+  assumed), so only a caller with a timeout survives;
+- the key's ACL trusts /usr/bin/codesign and its partition list holds "apple:" (reference §2.2,
+  `man security`), else `<path>: errSecInternalComponent`.
 
 macOS keeps the signature of a non-Mach-O file in the extended attributes com.apple.cs.CodeDirectory,
 com.apple.cs.CodeRequirements and com.apple.cs.CodeSignature. Linux only lets users write the
@@ -105,16 +113,16 @@ def _search_keychains(keychain_filter):
         wanted = kc.resolve(keychain_filter)
         paths = [p for p in paths if p == wanted]
         if not paths:
-            raise Failure("error: The specified item could not be found in the keychain.")
+            raise Failure(NOT_IN_KEYCHAIN)
     return kc.open_all(paths)
 
 
 def find_identity(spec, keychain_filter):
-    """(keychain path, sha1, cert, key record) for a SHA-1 or a name, valid for code signing."""
+    """(keychain path, sha1, cert, key record) for a SHA-1 or a name, usable for code signing."""
     candidates = []
     for path, keychain in _search_keychains(keychain_filter):
         for sha1, cert, record in keychain.identities():
-            if kc.validity_error(cert) or not kc.allows_codesigning(cert):
+            if not kc.allows_codesigning(cert):
                 continue
             candidates.append((path, sha1, cert, record))
     if len(spec) == 40 and all(c in "0123456789abcdefABCDEF" for c in spec):
@@ -136,18 +144,25 @@ def find_identity(spec, keychain_filter):
     return distinct[0]
 
 
-def _chain(leaf, keychains):
-    """Certificates from the leaf up, as far as the searchable keychains can take it."""
-    pool = []
-    for _, keychain in keychains:
-        pool.extend(keychain.certificates())
-    chain = [leaf]
-    while chain[-1].issuer != chain[-1].subject and len(chain) < 8:
-        parent = next((c for c in pool if c.subject == chain[-1].issuer), None)
-        if parent is None:
-            break
-        chain.append(parent)
-    return chain
+NOT_IN_KEYCHAIN = "error: The specified item could not be found in the keychain."
+
+
+def prompt_wait():
+    """How long a blocked codesign waits before it gives up (lab hygiene only: a real one waits
+    for the prompt until something kills it). MACEMU_PROMPT_WAIT, default one day."""
+    try:
+        return float(os.environ.get("MACEMU_PROMPT_WAIT", "86400"))
+    except ValueError:
+        return 86400.0
+
+
+def block_for_prompt(path):
+    """What securityd does when codesign needs a locked keychain and nobody can type the password:
+    wait. Nothing is printed; the caller's timeout is what ends it."""
+    deadline = time.monotonic() + prompt_wait()
+    while time.monotonic() < deadline:
+        time.sleep(min(1.0, max(0.0, deadline - time.monotonic())))
+    raise Failure("%s: errSecInternalComponent" % path)
 
 
 # ---------------------------------------------------------------------------------------------
@@ -183,17 +198,25 @@ def sign(path, spec, keychain_filter, force, timestamp, identifier):
     if read_signature(path) is not None and not force:
         raise Failure("%s: is already signed" % path)
     keychain_path, sha1, cert, record = find_identity(spec, keychain_filter)
-    keychains = _search_keychains(None)
+    trust = kc.evaluate_trust(cert, kc.trust_pool())
+    if trust.code is not None:
+        if trust.missing_issuer is not None:
+            sys.stderr.write('Warning: unable to build chain to self-signed root for signer "%s"\n'
+                             % kc.common_name(cert.subject))
+            raise Failure("%s: errSecInternalComponent" % path)
+        raise Failure(NOT_IN_KEYCHAIN)
     try:
         with kc.Keychain.open(keychain_path) as keychain:
+            if keychain.is_locked():
+                block_for_prompt(path)
             acl = record["acl"]
             if not (acl["any"] or CODESIGN in acl["apps"]):
                 raise SecError(kc.errSecInternalComponent)
-            if not any(p in kc.PARTITION_APPLE for p in record["partitions"]):
+            if kc.PARTITION_CODESIGN not in record["partitions"]:
                 raise SecError(kc.errSecInternalComponent)
             key = keychain.private_key(record["id"])
     except SecError:
-        # Locked (no UI to ask), ACL or partition refusal: codesign reports all three alike.
+        # ACL or partition refusal (or a lock between the check and the key): errSecInternalComponent.
         raise Failure("%s: errSecInternalComponent" % path)
     if read_signature(path) is not None:
         sys.stderr.write("%s: replacing existing signature\n" % path)
@@ -210,8 +233,8 @@ def sign(path, spec, keychain_filter, force, timestamp, identifier):
         "flags": 0,
     }
     cdhash = hashlib.sha256(_canonical(code_directory)).hexdigest()
-    signed = {"cdhash": cdhash, "signed_time": int(time.time()), "timestamp": timestamp}
-    chain = _chain(cert, keychains)
+    signed = {"cdhash": cdhash, "signed_time": int(common.now()), "timestamp": timestamp}
+    chain = trust.chain
     blobs = {
         "CodeDirectory": code_directory,
         "CodeRequirements": {"count": 1, "designated": _requirement(identifier, sha1)},

@@ -77,6 +77,63 @@ def audit_path():
     return os.environ.get("MACEMU_AUDIT", "/var/log/macemu/audit.log")
 
 
+def clock_advance():
+    """Seconds the node's clock runs ahead of the host's: <state>/clock_advance (a lab knob that
+    tests write to let time pass, e.g. past a keychain's timeout), else 0."""
+    try:
+        with open(os.path.join(state_dir(), "clock_advance")) as handle:
+            return float(handle.read().strip() or 0)
+    except (OSError, ValueError):
+        return 0.0
+
+
+def now():
+    """The node's clock (epoch seconds): keychain timeouts and certificate validity use it."""
+    return time.time() + clock_advance()
+
+
+def _proc_stat(pid):
+    """(comm, ppid, starttime) of a process from /proc, or None."""
+    try:
+        with open("/proc/%d/stat" % pid) as handle:
+            data = handle.read()
+    except OSError:
+        return None
+    comm = data[data.index("(") + 1:data.rindex(")")]
+    fields = data[data.rindex(")") + 2:].split()
+    return comm, int(fields[1]), fields[19]
+
+
+def login_session():
+    """The lab's analogue of the macOS audit session id (asid) that securityd keys unlocks on.
+
+    On macOS, sshd puts each SSH login into its own audit session, and everything started in that
+    login (every channel of a multiplexed connection, sudo, child processes) shares it. In the lab:
+    - inside an SSH login: the per-connection sshd process (the child of the sshd listener, i.e.
+      `sshd: user [priv]`), named by its pid and start time;
+    - otherwise (nsenter from `lab/meshlab exec`, a test on the host, a launchd job with
+      SessionCreate): the kernel session (getsid) and its leader's start time. `setsid` therefore
+      starts a new session, like SessionCreate.
+    The result is a file-name-safe string.
+    """
+    chain = []
+    pid = os.getpid()
+    while pid > 1 and len(chain) < 64:
+        info = _proc_stat(pid)
+        if info is None:
+            break
+        chain.append((pid, info))
+        pid = info[1]
+    sshd = [(p, i) for p, i in chain if i[0] == "sshd"]
+    if len(sshd) >= 2:
+        # chain goes child -> parent: the last sshd is the listener, the one before it the login.
+        login_pid, login_info = sshd[-2]
+        return "ssh-%d-%s" % (login_pid, login_info[2])
+    sid = os.getsid(0)
+    info = _proc_stat(sid)
+    return "sid-%d-%s" % (sid, info[2] if info else "0")
+
+
 def current_user():
     """(name, uid) of the calling process' real user."""
     uid = os.getuid()

@@ -4,7 +4,12 @@ A keychain is a real file at the path macOS would use, owned by whoever created 
 certificates in clear (macOS lets anyone read certificates from a locked keychain), private keys
 encrypted with AES-GCM under a key derived from the keychain password (PBKDF2-HMAC-SHA256), so a
 wrong password really fails. Unlocking stores the derived key under run_dir(), which a reboot empties,
-per calling uid: an unlock in one user's session does not unlock the keychain for another user.
+per calling uid and login session (common.login_session(), the lab's audit-session analogue): an
+unlock in one SSH login is not seen by the next login, nor by another user (reference §4.3, strict).
+
+Trust (reference §4.1): an identity is valid only when its certificate chain, built from the
+keychains on the search list plus the System keychain, ends in one of the node's system roots,
+every signature verifies and no certificate is expired.
 
 Messages and OSStatus codes live in SecError; the command front-ends decide how to print them.
 """
@@ -28,6 +33,8 @@ x509 = lazy.module("cryptography.x509")
 hashes = lazy.module("cryptography.hazmat.primitives.hashes")
 serialization = lazy.module("cryptography.hazmat.primitives.serialization")
 rsa = lazy.module("cryptography.hazmat.primitives.asymmetric.rsa")
+ec = lazy.module("cryptography.hazmat.primitives.asymmetric.ec")
+padding = lazy.module("cryptography.hazmat.primitives.asymmetric.padding")
 AESGCM = lazy.attr("cryptography.hazmat.primitives.ciphers.aead", "AESGCM")
 PBKDF2HMAC = lazy.attr("cryptography.hazmat.primitives.kdf.pbkdf2", "PBKDF2HMAC")
 pkcs12 = lazy.module("cryptography.hazmat.primitives.serialization.pkcs12")
@@ -80,12 +87,17 @@ class SecError(Exception):
 
 
 SYSTEM_KEYCHAIN = "/Library/Keychains/System.keychain"
+# The node's trusted anchors: a PEM bundle written by lab/meshlab at every boot (the lab's stand-in
+# for /System/Library/Keychains/SystemRootCertificates.keychain).
+SYSTEM_ROOTS = "/System/Library/Keychains/SystemRootCertificates.pem"
 # The AppleFileDL GUID macOS writes next to every DbName in com.apple.security.plist.
 DL_GUID = "{87191ca2-0fc9-11d4-849a-000502b52122}"
 FORMAT = "macemu-keychain/1"
 KDF_ITERATIONS = 20000  # low on purpose: the lab has two cores and runs many commands
 DEFAULT_SETTINGS = {"lock_on_sleep": True, "timeout": 300, "use_lock_interval": False}
-PARTITION_APPLE = ("apple:", "apple-tool:")
+# `man security` (quoted in github/docs PR #30252, reference §2.2): "If you'd like to run
+# /usr/bin/codesign with the key, "apple:" must be an element of the partition list."
+PARTITION_CODESIGN = "apple:"
 
 OID_PBES2 = "1.2.840.113549.1.5.13"
 OID_DATA = "1.2.840.113549.1.7.1"
@@ -167,6 +179,21 @@ def _entry_path(entry):
     return name
 
 
+def system_keychain_file():
+    """Where the System keychain's file is (MACEMU_SYSTEM_KEYCHAIN redirects it for host tests);
+    it is always *shown* as SYSTEM_KEYCHAIN."""
+    return os.environ.get("MACEMU_SYSTEM_KEYCHAIN", SYSTEM_KEYCHAIN)
+
+
+def system_roots_file():
+    return os.environ.get("MACEMU_SYSTEM_ROOTS", SYSTEM_ROOTS)
+
+
+def real_path(path):
+    """The file behind a shown keychain path (only the System keychain can differ)."""
+    return system_keychain_file() if path == SYSTEM_KEYCHAIN else path
+
+
 def search_list(domain="user"):
     """The keychain paths of a preference domain, in order."""
     if domain == "system":
@@ -216,12 +243,30 @@ def remove_from_preferences(path):
 # unlock state (volatile, per uid)
 
 
+def unlock_scope():
+    """"session" (default, strict: per uid and login session) or "uid" (the old, kinder model:
+    one unlock is seen by every session of the user), from node.json `unlock_scope`."""
+    return "uid" if common.node_config().get("unlock_scope") == "uid" else "session"
+
+
 def _session_dir():
     base = os.path.join(common.run_dir(), "keychains")
     common.ensure_dir(base, 0o1777)
     mine = os.path.join(base, str(os.getuid()))
     common.ensure_dir(mine, 0o700)
+    if unlock_scope() == "session":
+        mine = os.path.join(mine, common.login_session())
+        common.ensure_dir(mine, 0o700)
     return mine
+
+
+def last_sleep():
+    """When the node last went to sleep (`pmset sleepnow`), node clock; 0 if it never did."""
+    try:
+        with open(os.path.join(common.run_dir(), "last_sleep")) as handle:
+            return float(handle.read().strip() or 0)
+    except (OSError, ValueError):
+        return 0.0
 
 
 def _session_file(path):
@@ -258,15 +303,86 @@ def public_key_id(public_key):
 
 
 def validity_error(cert, now=None):
-    """The CSSM code that makes a certificate invalid now, or None. Trust is not evaluated: lab
-    certificates chain to lab CAs, which this emulator treats as trusted."""
-    now = time.time() if now is None else now
+    """The CSSM code that makes this one certificate invalid now (dates only), or None."""
+    now = common.now() if now is None else now
     # cryptography 38 returns naive UTC datetimes: timegm, not .timestamp(), reads them right.
     if calendar.timegm(cert.not_valid_after.timetuple()) < now:
         return "CSSMERR_TP_CERT_EXPIRED"
     if calendar.timegm(cert.not_valid_before.timetuple()) > now:
         return "CSSMERR_TP_CERT_NOT_VALID_YET"
     return None
+
+
+def system_roots():
+    """The node's trusted anchors (empty when the file is missing: nothing is trusted)."""
+    try:
+        with open(system_roots_file(), "rb") as handle:
+            data = handle.read()
+    except OSError:
+        return []
+    return load_openssl(data)[1] if data.strip() else []
+
+
+def signed_by(cert, issuer):
+    """True when issuer's key verifies cert's signature."""
+    public_key = issuer.public_key()
+    try:
+        if isinstance(public_key, rsa.RSAPublicKey):
+            public_key.verify(cert.signature, cert.tbs_certificate_bytes, padding.PKCS1v15(),
+                              cert.signature_hash_algorithm)
+        elif isinstance(public_key, ec.EllipticCurvePublicKey):
+            public_key.verify(cert.signature, cert.tbs_certificate_bytes,
+                              ec.ECDSA(cert.signature_hash_algorithm))
+        else:
+            return False
+    except Exception:  # InvalidSignature or an unsupported algorithm: not this issuer
+        return False
+    return True
+
+
+# What evaluate_trust() returns besides None (trusted).
+TRUST_EXPIRED = "CSSMERR_TP_CERT_EXPIRED"
+TRUST_NOT_YET_VALID = "CSSMERR_TP_CERT_NOT_VALID_YET"
+TRUST_NOT_TRUSTED = "CSSMERR_TP_NOT_TRUSTED"
+
+
+class Trust(object):
+    """The outcome of a chain evaluation: `code` (None = trusted), `chain` (leaf first, as far as
+    it was built) and `missing_issuer` (the issuer name nothing in the pool provides)."""
+
+    def __init__(self, code, chain, missing_issuer=None):
+        self.code = code
+        self.chain = chain
+        self.missing_issuer = missing_issuer
+
+
+def evaluate_trust(leaf, pool, roots=None, now=None):
+    """Build the chain leaf -> ... -> anchor from `pool` (certificates of the searched keychains)
+    and the system roots, checking names and signatures; then dates on every certificate."""
+    roots = system_roots() if roots is None else roots
+    root_der = set(r.public_bytes(serialization.Encoding.DER) for r in roots)
+    chain = [leaf]
+    anchored = False
+    missing = None
+    while len(chain) < 8:
+        current = chain[-1]
+        if current.public_bytes(serialization.Encoding.DER) in root_der:
+            anchored = True
+            break
+        parent = next((c for c in roots + pool if c.subject == current.issuer and signed_by(current, c)
+                       and c not in chain), None)
+        if parent is None:
+            if current.issuer != current.subject:
+                missing = current.issuer  # an intermediate is not in any searched keychain
+            break
+        chain.append(parent)
+    for cert in chain:
+        problem = validity_error(cert, now)
+        if problem:
+            return Trust(problem, chain, missing)
+    if not anchored:
+        return Trust(TRUST_NOT_TRUSTED, chain, missing)
+    return Trust(None, chain)
 
 
 def allows_codesigning(cert):
@@ -384,6 +500,7 @@ class Keychain(object):
 
     @classmethod
     def create(cls, path, password, mode=0o644):
+        shown, path = path, real_path(path)
         if os.path.exists(path):
             raise SecError(errSecDuplicateKeychain)
         parent = os.path.dirname(path)
@@ -411,7 +528,7 @@ class Keychain(object):
         with os.fdopen(fd, "w") as handle:
             os.fchmod(fd, mode)
             json.dump(data, handle, sort_keys=True)
-        keychain = cls(path, data)
+        keychain = cls(shown, data)
         keychain._remember(master)
         return keychain
 
@@ -419,7 +536,7 @@ class Keychain(object):
     def open(cls, path, write=False):
         """Load a keychain; with write=True hold an exclusive lock until close()."""
         try:
-            handle = open(path, "r+" if write else "r")
+            handle = open(real_path(path), "r+" if write else "r")
         except FileNotFoundError:
             raise SecError(errSecNoSuchKeychain)
         except IsADirectoryError:
@@ -488,7 +605,7 @@ class Keychain(object):
         return master
 
     def _remember(self, master):
-        now = time.time()
+        now = common.now()
         record = {"path": self.path, "uuid": self.data["uuid"], "master": _b64(master),
                   "unlocked_at": now, "last_used": now}
         target = _session_file(self.path)
@@ -506,7 +623,10 @@ class Keychain(object):
         if record.get("uuid") != self.data["uuid"]:
             return None  # the file was deleted and re-created since the unlock
         timeout = self.settings.get("timeout")
-        if timeout is not None and time.time() - record.get("last_used", 0) > timeout:
+        if timeout is not None and common.now() - record.get("last_used", 0) > timeout:
+            self.lock()
+            return None
+        if self.settings.get("lock_on_sleep") and last_sleep() >= record.get("unlocked_at", 0):
             self.lock()
             return None
         return record
@@ -541,7 +661,7 @@ class Keychain(object):
         record = self._session()
         if record is None:
             raise SecError(errSecInteractionNotAllowed)
-        record["last_used"] = time.time()
+        record["last_used"] = common.now()
         target = _session_file(self.path)
         with open(target, "w") as handle:
             json.dump(record, handle)
@@ -618,6 +738,19 @@ class Keychain(object):
                 self.data["keys"] = [k for k in self.data["keys"] if k["id"] != record["id"]]
                 return cert
         raise SecError(errSecItemNotFound)
+
+
+def trust_pool(extra=()):
+    """Certificates a trust evaluation may use: the given keychains, the user's search list and
+    the System keychain (reference §4.1)."""
+    paths = []
+    for path in list(extra) + search_list("user") + [SYSTEM_KEYCHAIN]:
+        if path not in paths:
+            paths.append(path)
+    pool = []
+    for _, keychain in open_all(paths):
+        pool.extend(keychain.certificates())
+    return pool
 
 
 def open_all(paths):

@@ -36,6 +36,7 @@ USAGE = {
     "import": "import inputfile [-k keychain] [-t type] [-f format] [-w] [-P passphrase] "
               "[-a attrName attrValue] [-A | -T appPath] [-x]",
     "delete-identity": "delete-identity [-c name] [-Z hash] [-t] [keychain...]",
+    "add-certificates": "add-certificates [-k keychain] file...",
     "set-key-partition-list": "set-key-partition-list [options...] [keychain]",
     "find-identity": "find-identity [-p policy] [-s string] [-v] [keychain...]",
     "find-certificate": "find-certificate [-a] [-c name] [-e emailAddress] [-m] [-p] [-Z] [keychain...]",
@@ -350,7 +351,10 @@ def cmd_import(args, ctx):
                 raise SecError(kc.errSecDuplicateItem)
             keychain.save()
     except SecError as exc:
-        return err(function, exc)
+        # Apple's SecurityTool (keychain_import.c) returns 1 for every failed import, whatever
+        # the OSStatus; only the printed message tells the causes apart.
+        err(function, exc)
+        return 1
     if is_p12:
         key_ids = set(kc.public_key_id(k.public_key()) for k in new_keys)
         identities = [c for c in new_certs if kc.public_key_id(c.public_key()) in key_ids]
@@ -407,9 +411,55 @@ def cmd_delete_identity(args, ctx):
                         keychain.delete_identity(ident_sha1)
                         keychain.save()
                 except SecError as exc:
-                    return err("delete-identity", exc)
+                    return err("SecKeychainItemDelete", exc)
                 return 0
-    return err("delete-identity", kc.errSecItemNotFound)
+    # Assumed (README): the shape of SecurityTool's keychain_delete.c as recalled, not a transcript.
+    sys.stderr.write('Unable to delete certificate matching "%s"\n' % (name if name is not None else sha1))
+    return 1
+
+
+def cmd_add_certificates(args, ctx):
+    """`add-certificates [-k keychain] file...`: DER or PEM certificates into a keychain (the
+    default keychain without -k). Writing the System keychain needs root, as on macOS."""
+    opts, rest = _opts(args, "k:")
+    keychain_name = None
+    for flag, value in opts:
+        if flag == "-k":
+            keychain_name = value
+    if not rest:
+        raise UsageError()
+    certs = []
+    for infile in rest:
+        try:
+            with open(infile, "rb") as handle:
+                data = handle.read()
+        except OSError as exc:
+            sys.stderr.write("security: Error reading infile %s: %s\n" % (infile, exc.strerror))
+            return 1
+        try:
+            certs.extend(kc.load_openssl(data)[1])
+        except (SecError, ValueError):
+            err("SecCertificateCreateFromData", kc.errSecDecode)
+            return 1
+    try:
+        path, _ = _target(keychain_name)
+        if path == kc.SYSTEM_KEYCHAIN and not os.path.exists(kc.system_keychain_file()):
+            # The System keychain exists on every Mac; the lab creates it on the first write, which
+            # only root can do (/Library/Keychains is root's, as the file then is).
+            try:
+                common.ensure_dir(os.path.dirname(kc.system_keychain_file()), 0o755)
+                kc.Keychain.create(path, os.urandom(16).hex(), mode=0o644).lock()
+            except OSError:
+                raise SecError(kc.errSecWrPerm)
+        with kc.Keychain.open(path, write=True) as keychain:
+            added = [c for c in certs if keychain.add_certificate(c)]
+            keychain.save()
+        if len(added) < len(certs):
+            raise SecError(kc.errSecDuplicateItem)
+    except SecError as exc:
+        err("SecCertificateAddToKeychain", exc)
+        return 1
+    return 0
 
 
 # The 27 attributes of a private-key record, in the order `set-key-partition-list` dumps them
@@ -523,12 +573,15 @@ def cmd_find_identity(args, ctx):
             valid_only = True
     matching = []
     seen = set()
-    for _, keychain in _search(rest):
+    searched = _search(rest)
+    pool = kc.trust_pool([p for p, _ in searched])
+    roots = kc.system_roots()
+    for _, keychain in searched:
         for sha1, cert, _ in keychain.identities():
             if sha1 in seen or (policy == "codesigning" and not kc.allows_codesigning(cert)):
                 continue
             seen.add(sha1)
-            matching.append((sha1, cert, kc.validity_error(cert)))
+            matching.append((sha1, cert, kc.evaluate_trust(cert, pool, roots).code))
     valid = [m for m in matching if m[2] is None]
     text = ""
     if not valid_only:
@@ -680,6 +733,7 @@ COMMANDS = {
     "lock-keychain": cmd_lock_keychain,
     "import": cmd_import,
     "delete-identity": cmd_delete_identity,
+    "add-certificates": cmd_add_certificates,
     "set-key-partition-list": cmd_set_key_partition_list,
     "find-identity": cmd_find_identity,
     "find-certificate": cmd_find_certificate,
@@ -748,6 +802,9 @@ def interactive():
             return status
         words = tokenize(line)
         if not words:
+            # security.c resets the status when it reads an empty line, so a trailing blank line
+            # (Ansible's stdin_add_newline) turns a failed batch into exit 0.
+            status = 0
             continue
         if words[0] in ("exit", "quit"):
             return status
