@@ -12,7 +12,7 @@ DOCUMENTATION = r"""
 ---
 module: controller_inputs
 short_description: Stop the run when the controller cannot read a playbook's inputs
-version_added: 0.2.0
+version_added: 1.0.0
 description:
   - Checks on the controller that each of O(inputs) can be read (a file, a JSON object, a directory).
   - When one cannot, or O(error) is set, the task result is marked B(unreachable), not failed, and

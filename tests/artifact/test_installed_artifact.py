@@ -16,6 +16,7 @@ import os
 import re
 import shutil
 import subprocess
+import sys
 import tarfile
 
 import pytest
@@ -83,7 +84,7 @@ def _env(venv, collections):
 
 
 def _run(argv, env, cwd):
-    return subprocess.run(argv, env=env, cwd=cwd, stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
+    return subprocess.run(argv, env=env, cwd=cwd, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, check=False,
                           text=True, timeout=300)
 
 
@@ -223,3 +224,53 @@ def test_without_the_declared_dependencies_a_playbook_does_not_parse(tmp_path):
                    "%s.%s.bootstrap" % (NAMESPACE, NAME)], env, str(tmp_path))
     assert result.returncode != 0
     assert "community.general.osx_defaults" in result.stdout, result.stdout
+
+
+def _builder():
+    found = shutil.which("ansible-builder", path=os.path.dirname(os.path.realpath(sys.executable)) + os.pathsep
+                         + os.path.dirname(sys.executable) + os.pathsep + os.environ.get("PATH", ""))
+    if not found:
+        pytest.fail("ansible-builder is not installed (requirements-dev.txt)")
+    return found
+
+
+@pytest.fixture(scope="module")
+def ee_context(tmp_path_factory):
+    """`ansible-builder create` for examples/ee with the artifact copied in, as its comment says."""
+    work = tmp_path_factory.mktemp("ee")
+    for name in os.listdir(os.path.join(REPO, "examples", "ee")):
+        if name.endswith(".yml"):
+            shutil.copy(os.path.join(REPO, "examples", "ee", name), work / name)
+    shutil.copy(_artifact(), work / "macmesh-signing.tar.gz")
+    result = _run([_builder(), "create", "-f", "execution-environment.yml", "-c", "context"],
+                  dict(os.environ), str(work))
+    assert result.returncode == 0, result.stdout
+    return work / "context"
+
+
+def test_ee_create_builds_a_context_with_the_artifact(ee_context):
+    files = [os.path.join(ee_context, "Containerfile"), os.path.join(ee_context, "Dockerfile")]
+    containerfile = next(open(f, encoding="utf-8").read() for f in files if os.path.exists(f))
+    with open(os.path.join(REPO, "meta", "runtime.yml"), encoding="utf-8") as handle:
+        requires = yaml.safe_load(handle)["requires_ansible"]
+    # The EE's ansible-core is the collection's supported range.
+    assert "ansible-core" + requires in containerfile
+    assert os.path.isfile(os.path.join(ee_context, "_build", "collections", "macmesh-signing.tar.gz"))
+    with open(os.path.join(ee_context, "_build", "requirements.yml"), encoding="utf-8") as handle:
+        wanted = yaml.safe_load(handle)["collections"]
+    assert wanted == [{"name": "/build/collections/macmesh-signing.tar.gz", "type": "file"}]
+    assert "COPY _build /build" in containerfile
+
+
+def test_ee_introspection_resolves_python_and_system_dependencies(installed, ee_context):
+    # What the EE build runs over the installed collections (the builder stage of the Containerfile).
+    introspect = os.path.join(ee_context, "_build", "scripts", "introspect.py")
+    result = _run([os.path.join(installed["venv"], "bin", "python"), introspect, "introspect", installed["collections"]],
+                  installed["env"], str(installed["tmp"]))
+    assert result.returncode == 0, result.stdout
+    data = yaml.safe_load(result.stdout[result.stdout.index("---"):])
+    python = [line.split("#")[0].strip() for line in data["python"]]
+    system = [line.split("#")[0].strip() for line in data["system"]]
+    assert "cryptography>=38.0.0" in python and "jmespath>=1.0.0" in python, data
+    assert "openssh-clients [platform:rpm]" in system and "openssh-client [platform:dpkg]" in system, data
+    assert all("macmesh.signing" in line for line in data["python"] + data["system"]), data
