@@ -28,7 +28,7 @@ ARTIFACT_CORE ?= $(lastword $(COMPAT_CORE))
 
 help:
 	@echo "make demo   - lab up, bootstrap all five regions, print the per-node summary"
-	@echo "make test   - every test: unit, sanity, lint, Python 3.9 check, lab, emulator, integration, molecule"
+	@echo "make test   - every test: unit, compat (sanity+units on lowest/highest ansible-core), artifact, lint, py39, lab, emulator, integration, molecule"
 
 # tools/host-deps installs the Debian packages (sshd for the lab, nftables, ...) and the venv: one
 # script for make demo, make test and .ci/run, so a fresh machine needs nothing done by hand.
