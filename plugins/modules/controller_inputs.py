@@ -19,7 +19,8 @@ description:
     names every unreadable input. C(ansible-playbook) then exits with status 4 instead of 2, so that a
     scheduler tells "nothing was audited" from "not compliant"; when the play's only host is
     C(localhost), the playbook ends there, before any node is touched.
-  - M(macmesh.signing.converge) runs it first, for the manifest it compares the mesh against.
+  - The converge playbook (C(macmesh.signing.converge)) reads its desired state (M(macmesh.signing.release))
+    in a first play on C(localhost) and calls this module in the C(rescue) of that read.
   - This is an action plugin; it runs on the controller only and never connects to a node.
 author:
   - macmesh.signing maintainers (@macmesh)
@@ -60,16 +61,23 @@ options:
 """
 
 EXAMPLES = r"""
-- name: Read the converge's inputs (an unreadable one stops the run with exit 4)
+- name: Check the inputs of a play (an unreadable one stops the run with exit 4)
+  macmesh.signing.controller_inputs:
+    inputs:
+      - name: profile_mounts_manifest
+        path: "{{ profile_mounts_manifest }}"
+        kind: json
+      - name: profile_mounts_src
+        path: "{{ profile_mounts_src }}"
+        kind: dir
+
+- name: Read the desired state; any failure to read it stops the run with exit 4
   block:
-    - name: Check the manifest
-      macmesh.signing.controller_inputs:
-        inputs:
-          - name: profile_mounts_manifest
-            path: "{{ profile_mounts_manifest }}"
-            kind: json
+    - name: Read the desired state
+      macmesh.signing.release:
+      register: converge_release
   rescue:
-    - name: Stop on a variable that could not be resolved
+    - name: Stop the run, an input cannot be read
       macmesh.signing.controller_inputs:
         error: "{{ ansible_failed_result.msg }}"
 """

@@ -149,7 +149,7 @@ def test_compliant_mesh_exits_0_with_the_verdict_as_artifact(awx):
     assert (job["rc"], job["status"]) == (0, "successful"), job["stdout"][-6000:]
     verdict = job["artifact"]["macmesh_compliance"]
     assert verdict["ok"] is True and verdict["summary"]["errors"] == 0, verdict
-    assert verdict["correlation_id"] == "awx-compliant"
+    assert verdict["correlation_id"] == "awx-compliant" and verdict["manifest_version"]
     # The configurable reports directory, outside the private data directory.
     assert verdict["reports_dir"] == job["reports"]
     with open(os.path.join(job["reports"], "compliance.json")) as handle:
@@ -175,7 +175,8 @@ def test_unreadable_manifest_is_not_exit_2(awx):
     # when AWX serves the inventory (inventory_dir is the private data dir's inventory/).
     job = awx("inventory-dir", extravars={"profile_mounts_manifest": "{{ inventory_dir }}/files/profiles/profiles.json"})
     assert job["rc"] == 4 and job["status"] == "failed", job["stdout"][-6000:]
-    assert "profile_mounts_manifest: %s/inventory/files/profiles/profiles.json: no such file" % job["pdd"] in job["stdout"]
+    assert "%s/inventory/files/profiles/profiles.json: profile_mounts_manifest: cannot be read" % job["pdd"] in job["stdout"]
+    assert "exit 4" in job["stdout"]
     assert not job["artifact"], "nothing was audited, so no verdict is published"
     assert not os.path.exists(os.path.join(job["reports"], "compliance.json"))
 
@@ -183,5 +184,5 @@ def test_unreadable_manifest_is_not_exit_2(awx):
 def test_missing_material_dir_is_not_exit_2(awx):
     job = awx("no-material", envvars={"MACMESH_MATERIAL_DIR": "/nonexistent/material"})
     assert job["rc"] == 4, job["stdout"][-6000:]
-    assert "/nonexistent/material/profiles/profiles.json: no such file" in job["stdout"]
+    assert "/nonexistent/material/profiles/profiles.json: profile_mounts_manifest: cannot be read" in job["stdout"]
 
