@@ -10,8 +10,7 @@ import os
 
 import pytest
 
-from ansible_collections.macmesh.signing.plugins.action.controller_inputs import input_result
-from ansible_collections.macmesh.signing.plugins.module_utils._readable import INPUT_ERROR_EXIT, check_inputs, read_input
+from ansible_collections.macmesh.signing.plugins.module_utils._readable import check_inputs, read_input
 
 
 def test_readable_json_object(tmp_path):
@@ -68,9 +67,3 @@ def test_every_problem_is_reported_not_only_the_first(tmp_path):
     problems = check_inputs([{"name": "a", "path": str(tmp_path / "a")}, {"name": "b", "path": str(tmp_path / "b")}])
     assert [p.split(":")[0] for p in problems] == ["a", "b"]
 
-
-def test_result_is_ok_or_unreachable_never_failed():
-    assert input_result([]) == {"changed": False, "problems": []}
-    stop = input_result(["manifest: /x: no such file"])
-    assert stop["unreachable"] is True and "failed" not in stop
-    assert "manifest: /x: no such file" in stop["msg"] and ("exit %d" % INPUT_ERROR_EXIT) in stop["msg"]
