@@ -185,4 +185,3 @@ def test_missing_material_dir_is_not_exit_2(awx):
     job = awx("no-material", envvars={"MACMESH_MATERIAL_DIR": "/nonexistent/material"})
     assert job["rc"] == 4, job["stdout"][-6000:]
     assert "/nonexistent/material/profiles/profiles.json: profile_mounts_manifest: cannot be read" in job["stdout"]
-

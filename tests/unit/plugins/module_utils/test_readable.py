@@ -66,4 +66,3 @@ def test_unreadable_file(tmp_path):
 def test_every_problem_is_reported_not_only_the_first(tmp_path):
     problems = check_inputs([{"name": "a", "path": str(tmp_path / "a")}, {"name": "b", "path": str(tmp_path / "b")}])
     assert [p.split(":")[0] for p in problems] == ["a", "b"]
-
