@@ -16,13 +16,19 @@ GET_PIP     := $(HOME)/.ansible/test/cache/get_pip_24_2.py
 ANSIBLE_TEST_PY ?= 3.11
 export ANSIBLE_COLLECTIONS_PATH := $(COLL_ROOT)
 export ANSIBLE_CONFIG := $(ROOT)/ansible.cfg
+# The supported ansible-core range (meta/runtime.yml requires_ansible): `make compat` runs sanity and
+# units on its lowest and highest release, each in a venv of its own (build/core/<version>).
+COMPAT_CORE ?= 2.17.14 2.19.14
+CORE_VENVS  := $(ROOT)/build/core
+# `make artifact`: the tarball with ansible-core alone (this release) plus the declared dependencies.
+ARTIFACT_CORE ?= $(lastword $(COMPAT_CORE))
 
-.PHONY: help host-deps venv deps collection-tree test unit controller catalogue sanity units lint py39 changelog lab-test integration \
-        molecule demo demo-down build clean drills bench bench-controller bench-fleet bench-readme
+.PHONY: help host-deps venv deps collection-tree test unit controller catalogue sanity units compat artifact lint py39 \
+        changelog lab-test integration molecule demo demo-down build clean drills bench bench-controller bench-fleet bench-readme
 
 help:
 	@echo "make demo   - lab up, bootstrap all five regions, print the per-node summary"
-	@echo "make test   - every test: unit, sanity, lint, Python 3.9 check, lab, emulator, integration, molecule"
+	@echo "make test   - every test: unit, compat (sanity+units on lowest/highest ansible-core), artifact, lint, py39, lab, emulator, integration, molecule"
 	@echo "make bench  - benchmarks on a 5- and a 50-node lab and the controller; regenerates README's table"
 
 # tools/host-deps installs the Debian packages (sshd for the lab, nftables, ...) and the venv: one
@@ -44,8 +50,10 @@ $(GET_PIP): tests/ansible-test/get_pip.py
 	cp $< $@
 
 # -k: every suite runs and reports, even after one fails; make still exits non-zero.
+# compat is sanity + units on the lowest and highest supported ansible-core (the highest is the
+# release `make sanity units` use from .venv, so those two are not run again).
 test: venv
-	$(MAKE) -k unit controller catalogue py39 sanity units lint lab-test integration molecule
+	$(MAKE) -k unit controller catalogue py39 compat artifact lint lab-test integration molecule
 	@echo "make test: all suites passed"
 
 unit: venv
@@ -70,6 +78,18 @@ sanity: collection-tree $(GET_PIP)
 
 units: collection-tree $(GET_PIP)
 	cd $(COLL_TREE) && $(BIN)/ansible-test units --venv --python $(ANSIBLE_TEST_PY) --color no
+
+compat: collection-tree
+	$(ROOT)/tools/compat $(COLL_TREE) $(CORE_VENVS) $(COMPAT_CORE)
+
+# tests/artifact: install the built tarball into a fresh collections dir with ansible-core only (no
+# `ansible` package) and requirements.txt, the declared collections taken offline from the ansible
+# package's bundled copies; syntax-check every playbook; ansible-builder create for examples/ee.
+artifact: build
+	$(ROOT)/tools/core-venv $(ARTIFACT_CORE) $(CORE_VENVS)/$(ARTIFACT_CORE)-artifact -r $(ROOT)/requirements.txt
+	MACMESH_ARTIFACT=$$(ls -t $(ROOT)/build/macmesh-signing-*.tar.gz | head -1) \
+	  MACMESH_CORE_VENV=$(CORE_VENVS)/$(ARTIFACT_CORE)-artifact \
+	  $(PY) -m pytest -q -p no:cacheprovider tests/artifact
 
 lint: collection-tree
 	cd $(ROOT) && $(BIN)/ansible-lint --profile production

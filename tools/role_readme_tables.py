@@ -1,8 +1,7 @@
-#!/usr/bin/env python3
 """Regenerate the "Role variables" table of every role README from its meta/argument_specs.yml.
 
-    tools/role_readme_tables.py          rewrite the tables
-    tools/role_readme_tables.py --check  exit 1 and name the READMEs whose table is out of date
+    python3 tools/role_readme_tables.py          rewrite the tables
+    python3 tools/role_readme_tables.py --check  exit 1 and name the READMEs whose table is out of date
 
 The table sits between the markers <!-- BEGIN ARGUMENT SPEC TABLE --> and <!-- END ARGUMENT SPEC
 TABLE -->, so the argument spec (which Ansible uses to validate the variables) and the docs
@@ -69,7 +68,7 @@ def main(check):
                 with open(readme, "w") as handle:
                     handle.write(new)
     if check and stale:
-        print("out of date (run tools/role_readme_tables.py):\n  " + "\n  ".join(stale))
+        print("out of date (run python3 tools/role_readme_tables.py):\n  " + "\n  ".join(stale))
         return 1
     return 0
 

@@ -15,7 +15,6 @@ import shutil
 import sys
 import tempfile
 
-import ansible.module_utils._internal
 import pytest
 
 COLLECTION_ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
@@ -49,4 +48,5 @@ def _modules_run_on_the_node(request, monkeypatch):
     which sends ``AnsibleModule.warn()`` to the display instead of the module result.
     """
     if request.path.parent.name == "modules":
-        monkeypatch.setattr(ansible.module_utils._internal, "is_controller", False)
+        from ansible_collections.macmesh.signing.tests.unit.compat import run_as_on_a_node
+        run_as_on_a_node(monkeypatch)

@@ -80,7 +80,7 @@ class Harness:
         task.action = action_mod.MODULE
         connection = MagicMock()
         connection._shell.tmpdir = None
-        self.action = action_mod.ActionModule(task, connection, MagicMock(), loader or DataLoader(), MagicMock())
+        self.action = action_mod.ActionModule(task, connection, MagicMock(), loader or DataLoader(), MagicMock(), MagicMock())
         self.action._find_needle = lambda dirname, needle: str(tmp_path / needle)
         self.calls = []
         reply = {"changed": True, "sha1": None} if module_result is None else module_result

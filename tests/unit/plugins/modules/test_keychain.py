@@ -15,7 +15,7 @@ import json
 import os
 
 import pytest
-from ansible.module_utils.testing import patch_module_args
+from ansible_collections.macmesh.signing.tests.unit.compat import patch_module_args, run_as_on_a_node
 
 from ansible_collections.macmesh.signing.plugins.module_utils._security import WrongPasswordError
 from ansible_collections.macmesh.signing.plugins.modules import keychain
@@ -383,10 +383,7 @@ def run(monkeypatch, capsys, tmp_path, args, commands, check_mode=False, exists=
         touch(kc)()
     fake = FakeSecurity(commands(kc))
     monkeypatch.setattr(keychain.AnsibleModule, "run_command", fake)
-    # AnsibleModule keeps warnings in a process-wide store: start each run empty.
-    monkeypatch.setattr("ansible.module_utils.common.warnings._global_warnings", {})
-    # Once controller code is imported (action plugin tests), warn() goes to Display instead.
-    monkeypatch.setattr("ansible.module_utils._internal.is_controller", False)
+    run_as_on_a_node(monkeypatch)
     module_args = dict(dict(path=kc), **args)
     module_args.update(_ansible_check_mode=check_mode, _ansible_diff=True)
     with patch_module_args(module_args):

@@ -17,7 +17,7 @@ import os
 import stat
 
 import pytest
-from ansible.module_utils.testing import patch_module_args
+from ansible_collections.macmesh.signing.tests.unit.compat import patch_module_args
 
 from ansible_collections.macmesh.signing.plugins.modules import keychain_identity
 

@@ -13,7 +13,7 @@ import json
 import os
 
 import pytest
-from ansible.module_utils.testing import patch_module_args
+from ansible_collections.macmesh.signing.tests.unit.compat import patch_module_args, run_as_on_a_node
 
 from ansible_collections.macmesh.signing.plugins.module_utils._security import NoDefaultKeychainError
 from ansible_collections.macmesh.signing.plugins.modules import keychain_search_list
@@ -136,9 +136,7 @@ class FakeSecurity(object):
 def run(monkeypatch, capsys, args, commands, check_mode=False):
     fake = FakeSecurity(commands)
     monkeypatch.setattr(keychain_search_list.AnsibleModule, "run_command", fake)
-    monkeypatch.setattr("ansible.module_utils.common.warnings._global_warnings", {})
-    # Once controller code is imported (action plugin tests), warn() goes to Display instead.
-    monkeypatch.setattr("ansible.module_utils._internal.is_controller", False)
+    run_as_on_a_node(monkeypatch)
     with patch_module_args(dict(args, _ansible_check_mode=check_mode, _ansible_diff=True)):
         with pytest.raises(SystemExit):
             keychain_search_list.main()

@@ -11,7 +11,7 @@ import warnings
 
 import pytest
 from ansible.module_utils import basic
-from ansible.module_utils.testing import patch_module_args
+from ansible_collections.macmesh.signing.tests.unit.compat import patch_module_args
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.serialization import pkcs12
 

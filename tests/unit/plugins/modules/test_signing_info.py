@@ -17,7 +17,7 @@ import os
 import shutil
 
 import pytest
-from ansible.module_utils.testing import patch_module_args
+from ansible_collections.macmesh.signing.tests.unit.compat import patch_module_args
 
 from ansible_collections.macmesh.signing.plugins.module_utils._manifest import build_manifest, manifest_entry
 from ansible_collections.macmesh.signing.plugins.module_utils._profile import parse_profile
