@@ -27,6 +27,7 @@ from cryptography.hazmat.primitives.asymmetric import ec, padding, rsa
 
 import common
 import keychain as kc
+import launchd
 from keychain import SecError
 
 CODESIGN = "/usr/bin/codesign"
@@ -187,6 +188,9 @@ def sign(path, spec, keychain_filter, force, timestamp, identifier):
     try:
         with kc.Keychain.open(keychain_path) as keychain:
             acl = record["acl"]
+            if launchd.in_system_session():
+                # A launchd job without SessionCreate: no user security session (§2.1, launchd).
+                raise SecError(kc.errSecInternalComponent)
             if not (acl["any"] or CODESIGN in acl["apps"]):
                 raise SecError(kc.errSecInternalComponent)
             if not any(p in kc.PARTITION_APPLE for p in record["partitions"]):
