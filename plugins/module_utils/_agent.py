@@ -39,6 +39,9 @@ DEFAULT_AGENT_LABEL = "com.macmesh.ci-agent"
 DEFAULT_RUNNER_IDENTITY = "/Library/MacMesh/runner-identity.json"
 DEFAULT_SECRET_VERSIONS = "/Library/MacMesh/secret-versions.json"
 LAUNCHCTL = "/bin/launchctl"
+# signing_info's ``agent`` option keys -> read_agent arguments.
+AGENT_OPTIONS = {"ramdisk": "ramdisk", "janitor_label": "janitor_label", "ci_agent_label": "agent_label",
+                 "runner_identity": "runner_identity_path", "secret_versions": "secret_versions_path"}
 # Environment names that must never carry a value into a launchd plist (it is world-readable).
 _SECRET_ENV_RE = re.compile(r"(PASS|SECRET|TOKEN|PRIVATE|CREDENTIAL|APIKEY|API_KEY|_KEY$|^KEY$|P12|P8)", re.I)
 _LABEL_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,127}$")
@@ -166,30 +169,16 @@ def _owner(uid):
         return str(uid)
 
 
-def _mounts():
-    """{mount point: filesystem type} from the mount table (``mount`` on macOS, /proc on Linux)."""
-    found = {}
-    try:
-        with open("/proc/self/mounts") as handle:
-            for line in handle:
-                parts = line.split()
-                if len(parts) >= 3:
-                    found[parts[1].replace("\\040", " ")] = parts[2]
-        return found
-    except (IOError, OSError):
-        return None
-
-
 def _mount_output(run):
-    """{mount point: type} parsed from macOS ``mount``: ``/dev/disk4s1 on /Volumes/X (apfs, local, ...)``."""
+    """{mount point: [type, options...]} from macOS ``mount``: ``/dev/disk5s1 on /Volumes/X (apfs, local, ...)``."""
     rc, out, _err = run(["/sbin/mount"])
     if rc != 0:
         return None
     found = {}
     for line in out.splitlines():
-        match = re.match(r"^(\S+) on (.+) \(([^,)]+)", line)
+        match = re.match(r"^(\S+) on (.+) \(([^)]*)\)\s*$", line)
         if match:
-            found[match.group(2)] = match.group(3)
+            found[match.group(2)] = [part.strip() for part in match.group(3).split(",")]
     return found
 
 
@@ -197,9 +186,11 @@ def read_ramdisk(path, run):
     """The notary RAM disk: mounted?, filesystem, owner, mode, the files on it (names only)."""
     mounts = _mount_output(run)
     if mounts is None:
-        mounts = _mounts() or {}
-    info = {"path": path, "mounted": path in mounts, "fstype": mounts.get(path), "exists": os.path.isdir(path),
-            "owner": None, "mode": None, "files": []}
+        raise OSError("/sbin/mount failed")
+    options = mounts.get(path) or [None]
+    info = {"path": path, "mounted": path in mounts, "fstype": options[0], "exists": os.path.isdir(path),
+            "owners_enforced": path in mounts and "noowners" not in options, "owner": None, "mode": None,
+            "files": []}
     if info["exists"]:
         st = os.stat(path)
         info["owner"] = _owner(st.st_uid)
@@ -226,7 +217,7 @@ def read_job(label, run):
         match = re.match(r"^username = (\S+)", line)
         if match:
             job["user"] = match.group(1)
-        match = re.match(r"^last exit code = (\S+)", line)
+        match = re.match(r"^last exit code = (.+)$", line)
         if match:
             job["last_exit"] = match.group(1)
         if line == "session create = 1" or line == "session create = true":
@@ -292,6 +283,8 @@ def agent_findings(agent, expected, holder):
                     wrong.append("owner %s (expected %s)" % (ramdisk.get("owner"), owner))
                 if ramdisk.get("mode") != "0700":
                     wrong.append("mode %s (expected 0700)" % ramdisk.get("mode"))
+                if not ramdisk.get("owners_enforced", True):
+                    wrong.append("ownership ignored (noowners: diskutil enableOwnership was not run)")
                 if wrong:
                     findings.append(("NOTARY_RAMDISK_PERMISSIONS", "RAM disk %s has %s" % (ramdisk.get("path"),
                                                                                           " and ".join(wrong))))
@@ -316,3 +309,54 @@ def agent_findings(agent, expected, holder):
             if message:
                 findings.append(("SESSION_TTL_ABOVE_POLICY", message))
     return findings
+
+
+# --- the launchd verify (node) --------------------------------------------------------------
+
+
+def find_record(text, correlation_id):
+    """The last JSON line of ``text`` whose correlation_id is ``correlation_id`` (None if none)."""
+    found = None
+    for line in (text or "").splitlines():
+        line = line.strip()
+        if not line.startswith("{"):
+            continue
+        try:
+            record = json.loads(line)
+        except ValueError:
+            continue
+        if isinstance(record, dict) and record.get("correlation_id") == correlation_id:
+            found = record
+    return found
+
+
+def explain_verify(label, record, job, timeout_s):
+    """``(ok, message)`` for a verify run: ok only when the job signed; otherwise the likely cause first."""
+    job = job or {}
+    no_session = not job.get("user") or job.get("user") == "root" or not job.get("session_create")
+    if record is not None and record.get("result") == "ok" and not no_session:
+        return True, "launchd job %s (user %s, own security session) signed %s" % (
+            label, job.get("user"), ", ".join(record.get("files") or []))
+    if record is not None and record.get("result") == "ok":
+        return True, "launchd job %s signed although it runs as %s with SessionCreate %s" % (
+            label, job.get("user") or "root", bool(job.get("session_create")))
+    error = (record or {}).get("error") or ""
+    if no_session:
+        cause = ("launchd job %s has %s: a LaunchDaemon without UserName and SessionCreate runs in the system "
+                 "security session and cannot use %s's keychain (codesign: errSecInternalComponent). Set UserName "
+                 "to the CI user and SessionCreate to true" % (
+                     label, " and ".join(part for part in (
+                         "no UserName" if not job.get("user") or job.get("user") == "root" else "",
+                         "no SessionCreate" if not job.get("session_create") else "") if part),
+                     "the CI user"))
+    elif record is None:
+        cause = ("launchd job %s wrote no result line within %d s: it did not start, or it blocked "
+                 "(see its StandardErrorPath)" % (label, timeout_s))
+    elif "errSecInternalComponent" in error:
+        cause = ("launchd job %s could not use the signing key: the keychain is locked, or the key lacks "
+                 "the partition list apple-tool:,apple: or the codesign ACL" % label)
+    elif "did not finish within" in error:
+        cause = "launchd job %s: signing timed out (a prompt no one can answer)" % label
+    else:
+        cause = "launchd job %s failed to sign" % label
+    return False, cause + (": " + error if error else "")

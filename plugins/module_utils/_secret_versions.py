@@ -195,7 +195,8 @@ def promotion_gate(nodes, expected_wrapper_sha256=None, expected_versions=None):
         wrappers.setdefault(sha if sha else "missing", []).append(host)
         host_versions[host] = read_document({"secrets": node.get("secret_versions") or {}}, "nodes[%r]" % host)
     ranked = sorted(wrappers, key=lambda value: (value != expected_wrapper_sha256, -len(wrappers[value]), value))
-    if len(ranked) > 1 or (expected_wrapper_sha256 is not None and ranked and ranked[0] != expected_wrapper_sha256):
+    if len(ranked) > 1 or "missing" in wrappers or (
+            expected_wrapper_sha256 is not None and ranked and ranked[0] != expected_wrapper_sha256):
         reasons.append("unlock wrapper sha256 differs: %s%s" % (
             "; ".join("%s on %s" % (value[:12], _host_list(wrappers[value])) for value in ranked),
             " (expected %s)" % expected_wrapper_sha256[:12] if expected_wrapper_sha256 else ""))
