@@ -212,3 +212,15 @@ def promotion_gate(nodes, expected_wrapper_sha256=None, expected_versions=None):
                 name, "; ".join(parts),
                 " (vault says %s)" % expected_versions[name] if name in expected_versions else ""))
     return {"ok": not reasons, "reasons": reasons, "wrapper_sha256s": wrappers, "secret_versions": index}
+
+
+def promotion_nodes(reads):
+    """The gate's input from ``{host: signing_info result}`` (parts ``wrapper`` and ``agent`` gathered)."""
+    nodes = {}
+    for host, read in (reads or {}).items():
+        read = read if isinstance(read, Mapping) else {}
+        wrapper = read.get("wrapper") if isinstance(read.get("wrapper"), Mapping) else {}
+        agent = read.get("agent") if isinstance(read.get("agent"), Mapping) else {}
+        versions = agent.get("secret_versions") if isinstance(agent.get("secret_versions"), Mapping) else {}
+        nodes[host] = {"wrapper_sha256": wrapper.get("sha256"), "secret_versions": dict(versions)}
+    return nodes

@@ -128,3 +128,13 @@ def test_gate_input_errors_name_the_field():
     with pytest.raises(sv.SecretVersionError) as info:
         sv.promotion_gate({}, "short")
     assert info.value.field == "expected_wrapper_sha256"
+
+
+def test_promotion_nodes_from_signing_info_reads():
+    reads = {"hk": {"wrapper": {"path": "/w", "sha256": WRAPPER}, "agent": {"secret_versions": {"asc_api_key": "2"}}},
+             "sg": {"wrapper": None, "agent": None}, "us": None}
+    assert sv.promotion_nodes(reads) == {
+        "hk": {"wrapper_sha256": WRAPPER, "secret_versions": {"asc_api_key": "2"}},
+        "sg": {"wrapper_sha256": None, "secret_versions": {}},
+        "us": {"wrapper_sha256": None, "secret_versions": {}},
+    }
