@@ -429,6 +429,9 @@ def print_service(target):
 
 def boot():
     """At every node boot (lab/meshlab init, before sshd): clean /Volumes, load /Library/LaunchDaemons."""
+    # Directories every macOS install has (the node's disk starts with an empty /Library).
+    for path in (DAEMONS_DIR, "/Library/LaunchAgents", "/etc/newsyslog.d", "/Volumes"):
+        common.ensure_dir(path, 0o755)
     if os.path.isdir("/Volumes"):
         for name in os.listdir("/Volumes"):
             path = os.path.join("/Volumes", name)
