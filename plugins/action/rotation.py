@@ -22,7 +22,7 @@ from ansible.errors import AnsibleActionFail
 from ansible.module_utils.common.arg_spec import ArgumentSpecValidator
 from ansible.plugins.action import ActionBase
 
-from ansible_collections.macmesh.signing.plugins.module_utils import _layout, _release, _rotation
+from ansible_collections.macmesh.signing.plugins.module_utils import _layout, _release, _rotation, _secret_versions
 
 SPEC = {
     "step": {"type": "str", "required": True, "choices": ["gate", "plan", "close"]},

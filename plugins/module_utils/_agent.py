@@ -360,3 +360,31 @@ def explain_verify(label, record, job, timeout_s):
     else:
         cause = "launchd job %s failed to sign" % label
     return False, cause + (": " + error if error else "")
+
+
+# --- what the converge expects (controller) -------------------------------------------------
+
+# Inventory variables agent_expectation and expected_secret_versions read from a signer's vars.
+EXPECTATION_VARS = ("notary_credentials_volume_name", "notary_credentials_user", "notary_credentials_janitor_label",
+                    "ci_agent_label", "ci_agent_program_arguments", "build_p95_s", "runner_identity_session_ttl_margin_s",
+                    "runner_identity_session_ttl_cap_s", "keychain_password_version", "keychain_identities",
+                    "notary_credentials_key_version")
+
+
+def agent_expectation(host_vars):
+    """``expected.agent`` of mesh_parity from a signer's inventory variables (role defaults where unset)."""
+    host_vars = host_vars or {}
+    policy = None
+    if host_vars.get("build_p95_s") not in (None, ""):
+        policy = session_ttl_policy(host_vars["build_p95_s"], host_vars.get("runner_identity_session_ttl_margin_s",
+                                                                            DEFAULT_MARGIN_S),
+                                    host_vars.get("runner_identity_session_ttl_cap_s", DEFAULT_CAP_S))
+    return {
+        "ramdisk": "/Volumes/%s" % host_vars.get("notary_credentials_volume_name", DEFAULT_RAMDISK.split("/")[-1]),
+        "ramdisk_owner": host_vars.get("notary_credentials_user", "ci-build"),
+        "janitor_label": host_vars.get("notary_credentials_janitor_label", DEFAULT_JANITOR_LABEL),
+        # Only a mesh that installs an agent (the operator names its command) expects the job.
+        "ci_agent_label": host_vars.get("ci_agent_label", DEFAULT_AGENT_LABEL)
+        if host_vars.get("ci_agent_program_arguments") else None,
+        "session_ttl_policy": policy,
+    }

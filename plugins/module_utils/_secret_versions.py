@@ -224,3 +224,12 @@ def promotion_nodes(reads):
         versions = agent.get("secret_versions") if isinstance(agent.get("secret_versions"), Mapping) else {}
         nodes[host] = {"wrapper_sha256": wrapper.get("sha256"), "secret_versions": dict(versions)}
     return nodes
+
+
+def expected_versions(host_vars):
+    """``{name: version}`` the inventory's lookups give today, from a signer's variables (see docs)."""
+    host_vars = host_vars or {}
+    identities = [dict((key, item.get(key)) for key in ("sha1", "p12_version"))
+                  for item in host_vars.get("keychain_identities") or () if isinstance(item, Mapping)]
+    return versions_document(host_vars.get("keychain_password_version"), identities,
+                             host_vars.get("notary_credentials_key_version"))["secrets"]

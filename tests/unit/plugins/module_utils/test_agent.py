@@ -164,3 +164,13 @@ def test_agent_findings_skip_the_notary_checks_on_builders():
     assert _agent.agent_findings(agent, expected, holder=False) == []
     codes = [code for code, _message in _agent.agent_findings(agent, expected, holder=True)]
     assert codes == ["NOTARY_RAMDISK_MISSING", "NOTARY_JANITOR_NOT_LOADED"]
+
+
+def test_agent_expectation_from_inventory_vars():
+    assert _agent.agent_expectation({}) == {"ramdisk": "/Volumes/MacMeshNotary", "ramdisk_owner": "ci-build",
+                                            "janitor_label": "com.macmesh.notary-janitor", "ci_agent_label": None,
+                                            "session_ttl_policy": None}
+    expected = _agent.agent_expectation({"ci_agent_program_arguments": ["/x"], "build_p95_s": "240",
+                                         "notary_credentials_volume_name": "N"})
+    assert expected["ci_agent_label"] == "com.macmesh.ci-agent" and expected["ramdisk"] == "/Volumes/N"
+    assert expected["session_ttl_policy"]["max_ttl_s"] == 420

@@ -138,3 +138,10 @@ def test_promotion_nodes_from_signing_info_reads():
         "sg": {"wrapper_sha256": None, "secret_versions": {}},
         "us": {"wrapper_sha256": None, "secret_versions": {}},
     }
+
+
+def test_expected_versions_from_inventory_vars():
+    assert sv.expected_versions({"keychain_password_version": 3, "notary_credentials_key_version": "",
+                                 "keychain_identities": [{"sha1": SHA1, "passphrase": "never read", "p12_version": "7"}]}) \
+        == {"keychain_password": "3", "p12:" + SHA1: "7"}
+    assert sv.expected_versions({}) == {}
