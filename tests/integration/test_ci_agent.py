@@ -65,6 +65,9 @@ class Pair(object):
                               universal_newlines=True, timeout=1800, check=False)
         if check_secrets:
             assert_no_secret(self.lab, proc.stdout, "ansible-playbook %s output" % os.path.basename(playbook))
+        # The whole output, for a failure that Run's repr truncates.
+        with open(os.path.join(self.tmp, "%s-%d.log" % (os.path.basename(playbook), time.monotonic_ns())), "w") as handle:
+            handle.write(proc.stdout)
         return Run(proc)
 
     def bootstrap(self, *args):
