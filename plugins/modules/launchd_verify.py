@@ -29,9 +29,9 @@ extends_documentation_fragment:
   - macmesh.signing.attributes.darwin
 attributes:
   check_mode:
-    support: none
+    support: full
     details:
-      - In check mode the module does nothing and returns RV(skipped_reason).
+      - In check mode the module runs nothing and reports no change (the verify changes nothing anyway).
   diff_mode:
     support: none
 options:
@@ -146,8 +146,7 @@ def main():
     )
     params = module.params
     if module.check_mode:
-        module.exit_json(changed=False, skipped_reason="check mode: the verify job was not run", record=None, job={},
-                         msg="not run in check mode")
+        module.exit_json(changed=False, record=None, job={}, msg="check mode: the verify job was not run")
     label, fifo, timeout = params["label"], params["password_fifo"], params["timeout"]
     try:
         owner = pwd.getpwnam(params["fifo_owner"])
