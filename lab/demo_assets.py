@@ -21,6 +21,7 @@ Output (DIR defaults to lab/.state/demo):
     identity/distribution.cer             the identity's certificate (DER)
     profiles/<uuid>.mobileprovision       one per bundle id
     profiles.json                         the manifest for profiles/
+    notary/AuthKey_DEMOASC001.p8          a FAKE App Store Connect API key (EC P-256, PKCS#8)
     demo.json                             what was generated (names, SHA-1, paths)
     private/                              0700: issuing-CA and profile-signer keys, kept so tests
                                           can issue extra (e.g. foreign-team) profiles
@@ -48,7 +49,7 @@ import hashlib
 
 from cryptography import x509
 from cryptography.hazmat.primitives import hashes, serialization
-from cryptography.hazmat.primitives.asymmetric import rsa
+from cryptography.hazmat.primitives.asymmetric import ec, rsa
 from cryptography.hazmat.primitives.serialization import pkcs7, pkcs12
 from cryptography.x509.oid import ExtendedKeyUsageOID, NameOID
 
@@ -61,6 +62,8 @@ REPO = os.path.dirname(HERE)
 DEFAULT_OUT = os.path.join(HERE, ".state", "demo")
 
 TEAM_ID = "DEMO12345A"
+ASC_KEY_ID = "DEMOASC001"
+ASC_ISSUER_ID = "00000000-0000-4000-8000-00000000a5c0"  # FAKE
 TEAM_NAME = "MacMesh Demo"
 IDENTITY_NAME = "Apple Distribution: %s (%s)" % (TEAM_NAME, TEAM_ID)
 BUNDLE_IDS = ("com.macmesh.demo", "com.macmesh.demo.widget")
@@ -352,6 +355,10 @@ def generate(out, version="demo-1", pki_dir=None):
         os.path.join(out, "identity", "distribution.p12.passphrase"), passphrase.encode("ascii"), 0o600
     )
 
+    # A FAKE App Store Connect API key (.p8 = PKCS#8 EC P-256), for the notary_credentials role.
+    asc_key = ec.generate_private_key(ec.SECP256R1())
+    write_file(os.path.join(out, "notary", "AuthKey_%s.p8" % ASC_KEY_ID), pem_key(asc_key), 0o600)
+
     profiles_dir = os.path.join(out, "profiles")
     profiles = []
     for index, bundle_id in enumerate(BUNDLE_IDS):
@@ -381,6 +388,9 @@ def generate(out, version="demo-1", pki_dir=None):
         "manifest": manifest_path,
         "manifest_sha256": manifest["sha256"],
         "manifest_version": manifest["version"],
+        "asc_key": os.path.join(out, "notary", "AuthKey_%s.p8" % ASC_KEY_ID),
+        "asc_key_id": ASC_KEY_ID,
+        "asc_issuer_id": ASC_ISSUER_ID,
     }
     demo["releases_dir"] = initial_release(out, demo, version)
     write_file(os.path.join(out, "demo.json"), (json.dumps(demo, indent=2, sort_keys=True) + "\n").encode())

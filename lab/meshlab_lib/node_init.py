@@ -25,6 +25,7 @@ NODE_PATH = "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"
 PROVISIONED = "var/lib/meshlab/provisioned"
 SSHD_DROPIN = "etc/ssh/sshd_config.d/00-meshlab.conf"
 SSHD_LOG = "/var/log/meshlab-sshd.log"
+BOOT_HOOK = "/usr/lib/macemu/boot"
 
 DEVICES = {"null": (1, 3), "zero": (1, 5), "full": (1, 7), "random": (1, 8), "urandom": (1, 9), "tty": (5, 0)}
 
@@ -192,6 +193,19 @@ def provision_admin(boot):
     write("/" + PROVISIONED, "provisioned\n")
 
 
+def run_boot_hook():
+    """The seed's boot hook (the emulated launchd loading /Library/LaunchDaemons), bounded, never fatal."""
+    if not os.access(BOOT_HOOK, os.X_OK):
+        return
+    try:
+        proc = subprocess.run([BOOT_HOOK], stdout=subprocess.PIPE, stderr=subprocess.STDOUT, timeout=60,
+                              check=False, universal_newlines=True)
+        if proc.stdout.strip() or proc.returncode:
+            log("boot hook exit %d: %s" % (proc.returncode, proc.stdout.strip()))
+    except subprocess.TimeoutExpired:
+        log("boot hook: timed out after 60 s")
+
+
 def start_sshd():
     subprocess.run(["/usr/sbin/sshd", "-E", SSHD_LOG], check=True,
                    env={"PATH": NODE_PATH, "LANG": "C.UTF-8"})
@@ -228,6 +242,7 @@ def main(argv):
     copied = install_seed(seed)
     if first:
         provision_admin(boot)
+    run_boot_hook()
     start_sshd()
     log("%s up on %s (first boot: %s, seed files: %d)" % (boot["name"], boot["address"], first, copied))
     reap_forever()

@@ -23,7 +23,7 @@ from ansible.errors import AnsibleActionFail
 from ansible.module_utils.common.arg_spec import ArgumentSpecValidator
 from ansible.plugins.action import ActionBase
 
-from ansible_collections.macmesh.signing.plugins.module_utils import _converge, _layout, _parity
+from ansible_collections.macmesh.signing.plugins.module_utils import _agent, _converge, _layout, _parity, _secret_versions
 
 SPEC = {
     "release": {"type": "dict", "required": True},
@@ -85,10 +85,20 @@ class ActionModule(ActionBase):
             return {"failed": True, "msg": "macmesh.signing.mesh_audit: release.manifest.path: %s cannot be read (%s)"
                     % (manifest_path, exc)}
         wrapper_sha256 = args["wrapper_sha256"] or shipped_wrapper_sha256(layout)
+        # Issue 12: what the CI agent checks and the secret versions expect, from a signer's inventory vars.
+        signers = [host for host in groups.get(layout["signer_group"]) or [] if host in hosts] or hosts
+        ref_vars = hostvars[signers[0]] if signers and signers[0] in hostvars else {}
+        ref = dict((key, self._templar.template(ref_vars.get(key))) for key in _agent.EXPECTATION_VARS if key in ref_vars)
+        try:
+            agent = _agent.agent_expectation(ref)
+            versions = _secret_versions.expected_versions(ref)
+        except (_agent.AgentInputError, _secret_versions.SecretVersionError) as exc:
+            return {"failed": True, "msg": "macmesh.signing.mesh_audit: %s" % exc}
         try:
             result = _converge.audit(desired, layout, manifest, wrapper_sha256, hosts, groups, reads, scans,
                                      per_runner_identities=args["per_runner_identities"],
-                                     certificate_expiry=args["certificate_expiry"], before=args["before"])
+                                     certificate_expiry=args["certificate_expiry"], before=args["before"],
+                                     agent=agent, secret_versions=versions)
         except (_converge.AuditInputError, _parity.ParityInputError) as exc:
             return {"failed": True, "msg": "macmesh.signing.mesh_audit: %s" % exc}
         result["changed"] = False

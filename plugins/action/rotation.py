@@ -22,7 +22,7 @@ from ansible.errors import AnsibleActionFail
 from ansible.module_utils.common.arg_spec import ArgumentSpecValidator
 from ansible.plugins.action import ActionBase
 
-from ansible_collections.macmesh.signing.plugins.module_utils import _layout, _release, _rotation
+from ansible_collections.macmesh.signing.plugins.module_utils import _layout, _release, _rotation, _secret_versions
 
 SPEC = {
     "step": {"type": "str", "required": True, "choices": ["gate", "plan", "close"]},
@@ -208,6 +208,15 @@ class ActionModule(ActionBase):
         else:
             plan = _rotation.plan_rotation(mesh, region_of, reads, args["exclude_regions"], args["canary_region"],
                                            args["serial"])
+            if phase == "rotate":
+                # Issue 12: one unlock wrapper sha256 and one version per secret across the targets.
+                gate = _secret_versions.promotion_gate(_secret_versions.promotion_nodes(dict(
+                    (host, self._templar.template(hostvars[host].get(args["reads_var"])) if host in hostvars else {})
+                    for host in plan["targets"])))
+                if not gate["ok"]:
+                    raise _rotation.Refused("rotate_hosts", "%s. Bring every region to the same wrapper and secret "
+                                            "versions first (bootstrap, or converge -e macmesh_enforce=true)."
+                                            % "; ".join(gate["reasons"]))
             if phase == "retire":
                 not_on = []
                 for host in plan["targets"]:

@@ -73,7 +73,7 @@ def declared_identities(desired, facts):
 
 
 def expected_state(desired, layout, manifest, wrapper_sha256, facts, per_runner_identities=None,
-                   certificate_expiry=None, now=None):
+                   certificate_expiry=None, now=None, agent=None, secret_versions=None):
     """The ``expected`` argument of mesh_parity for this desired state."""
     if not isinstance(desired, Mapping) or not isinstance(desired.get("policy"), Mapping):
         raise AuditInputError("release: expects the result of macmesh.signing.release")
@@ -101,6 +101,11 @@ def expected_state(desired, layout, manifest, wrapper_sha256, facts, per_runner_
         expected["declared_identities"] = declared_identities(desired, facts)
     if now is not None:
         expected["now"] = now
+    # Issue 12: the CI agent's side (_agent.agent_expectation) and the secret versions the lookups give.
+    if agent is not None:
+        expected["agent"] = agent
+    if secret_versions is not None:
+        expected["secret_versions"] = secret_versions
     return expected
 
 
@@ -151,11 +156,11 @@ def verdict(parity, before=None):
 
 
 def audit(desired, layout, manifest, wrapper_sha256, hosts, groups, reads, scans, per_runner_identities=None,
-          certificate_expiry=None, now=None, before=None):
+          certificate_expiry=None, now=None, before=None, agent=None, secret_versions=None):
     """Everything the converge (and the rotation's closing audit) reports, in one call."""
     facts = collect_reads(hosts, reads, scans)
     expected = expected_state(desired, layout, manifest, wrapper_sha256, facts, per_runner_identities,
-                              certificate_expiry, now)
+                              certificate_expiry, now, agent, secret_versions)
     parity = _parity.mesh_parity(facts, groups, expected)
     out = {
         "parity": parity,

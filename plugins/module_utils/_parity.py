@@ -28,6 +28,7 @@ __metaclass__ = type
 from collections.abc import Mapping
 
 from ansible_collections.macmesh.signing.plugins.module_utils._identity import identity_hash
+from ansible_collections.macmesh.signing.plugins.module_utils._secret_versions import version_findings
 # CODES is re-exported: the report and the tests read the code table through this module.
 from ansible_collections.macmesh.signing.plugins.module_utils._parity_codes import (  # noqa: F401  pylint: disable=unused-import
     BUILDERS, CODES, ERROR, SIGNERS,
@@ -100,6 +101,7 @@ class _Evaluation(object):
         self.holder_hashes = {}  # identity hash -> [host], key holders only
         self.tier_shas = {}  # tier -> manifest sha -> [host]
         self.time_memo = {}
+        self.host_versions = {}  # host -> {secret name: version}, hosts that reported them (issue 12)
         self.in_cache_memo = {}
         self._manifest_index()
 
@@ -178,6 +180,7 @@ class _Evaluation(object):
         if exp.topology == "distributed":
             self._identity_set_divergence()
         self._tier_divergence()
+        self._secret_versions()
         region_hosts = dict((region, []) for region in exp.regions)
         for host, info in self.hosts.items():
             if info["region"] in region_hosts:
@@ -274,6 +277,11 @@ class _Evaluation(object):
                 for host in shas[value]:
                     self.add(self.hosts[host]["region"], host, "MANIFEST_SHA_DIVERGES_IN_TIER",
                              "tier %s runs %d manifests: %s" % (tier, len(shas), summary))
+
+    def _secret_versions(self):
+        for item in version_findings(self.host_versions, dict((host, info["region"]) for host, info in self.hosts.items()),
+                                     self.exp.secret_versions):
+            self.add(item["region"], item["host"], item["code"], item["message"], item["severity"])
 
     def _result(self, region_hosts):
         self.findings.sort(key=lambda item: (item[0] or "", item[1] or "", item[2], item[4]))

@@ -78,6 +78,16 @@ CODES = {
                                 "was edited after it was applied)"),
     "RELEASE_NOT_RECORDED": (WARNING, "the host records no release (bootstrapped before releases; enforce records it)"),
     "RELEASE_UNREADABLE": (ERROR, "the host's release record cannot be read"),
+    # The CI agent's side (module_utils/_agent.py, _secret_versions.py; signing_info part "agent").
+    "NOTARY_KEY_OUTSIDE_RAMDISK": (ERROR, "an App Store Connect API key (.p8) lives outside the notary RAM disk"),
+    "NOTARY_RAMDISK_MISSING": (ERROR, "no RAM disk is mounted at the notary path on a notarizing host"),
+    "NOTARY_RAMDISK_PERMISSIONS": (ERROR, "the notary RAM disk is not owned by the CI user, not mode 0700, "
+                                          "or ignores ownership"),
+    "NOTARY_JANITOR_NOT_LOADED": (ERROR, "the launchd job that wipes the notary RAM disk is not loaded"),
+    "CI_AGENT_JOB": (ERROR, "the CI agent's launchd job is not loaded, or runs without UserName/SessionCreate"),
+    "SESSION_TTL_ABOVE_POLICY": (ERROR, "the configured CI session TTL exceeds min(1.5 x build_p95 + margin, cap)"),
+    "SECRET_VERSION_DIVERGES": (ERROR, "a host holds another version of a secret than the rest of the mesh"),
+    "SECRET_VERSION_STALE": (ERROR, "the mesh holds another version of a secret than the vault lookup returns"),
 }
 
 # signing_info fields, and whom their absence hurts: "all" hosts, key "holder"s only, or

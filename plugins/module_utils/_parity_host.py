@@ -18,12 +18,14 @@ __metaclass__ = type
 from collections.abc import Mapping
 
 from ansible_collections.macmesh.signing.plugins.module_utils import _release
+from ansible_collections.macmesh.signing.plugins.module_utils._agent import agent_findings
 from ansible_collections.macmesh.signing.plugins.module_utils._identity import identity_hash
 from ansible_collections.macmesh.signing.plugins.module_utils._manifest import compare_profiles
 from ansible_collections.macmesh.signing.plugins.module_utils._parity_codes import (
     ERROR, NOT_GATHERED, SIGNERS, WARNING, _DERIVED, _FIELD_NEED, _NULL_CODES, _need,
 )
 from ansible_collections.macmesh.signing.plugins.module_utils._parity_input import ParityInputError, _type_name
+from ansible_collections.macmesh.signing.plugins.module_utils._secret_versions import SecretVersionError, read_document
 
 _CACHE_PARTS = ("DerivedData", "Caches")
 _HOSTS_IN_MESSAGE = 5
@@ -115,6 +117,7 @@ class _HostCheck(object):
         self._clock()
         self._secrets()
         self._release_state()
+        self._agent()
 
     def _unavailable(self):
         """FACT_UNAVAILABLE for every value signing_info could not read, as severe as the checks it blocks."""
@@ -415,4 +418,23 @@ class _HostCheck(object):
                 raise ParityInputError("%s.secrets[%d]" % (self.where, index), "must have path and kind (strings)")
             line = item.get("line")
             where = item["path"] if not line else "%s line %s" % (item["path"], line)
+            if item["kind"] == "asc_api_key":
+                self.add("NOTARY_KEY_OUTSIDE_RAMDISK", "App Store Connect API key found in %s: it belongs on the notary "
+                         "RAM disk only" % where)
+                continue
             self.add("SECRET_FOUND", "%s found in %s" % (item["kind"], where))
+
+    def _agent(self):
+        """The CI agent checks over signing_info's ``agent`` part (absent: not gathered)."""
+        agent = self.field("agent", (Mapping,), "a dict")
+        if agent is None:
+            return
+        for code, message in agent_findings(agent, self.exp.agent, self.holder):
+            self.add(code, message)
+        versions = agent.get("secret_versions")
+        if isinstance(versions, Mapping):
+            try:
+                self.ev.host_versions[self.host] = read_document({"secrets": versions}, "%s.agent.secret_versions"
+                                                                 % self.where)
+            except SecretVersionError as exc:
+                raise ParityInputError(exc.field, exc.message)

@@ -21,6 +21,7 @@ import re
 from collections.abc import Mapping
 
 from ansible_collections.macmesh.signing.plugins.module_utils import _layout
+from ansible_collections.macmesh.signing.plugins.module_utils._secret_versions import SecretVersionError, read_document
 from ansible_collections.macmesh.signing.plugins.module_utils._identity import identity_hash, normalise_sha1
 from ansible_collections.macmesh.signing.plugins.module_utils._manifest import ManifestError, parse_time, validate_manifest
 
@@ -33,7 +34,8 @@ _EXPECTED_KEYS = (
     "manifest", "regions", "keychain_path", "keychain_owner", "keychain_mode", "wrapper_sha256", "profile_root", "topology", "max_key_copies",
     "max_identity_hashes", "declared_identities", "per_runner_identities", "certificate_expiry",
     "keychain_settings", "cert_warn_days", "cert_error_days", "overlap_min_days", "overlap_max_days",
-    "max_clock_offset", "max_clock_offset_error", "now", "signer_group", "builder_group", "release",
+    "max_clock_offset", "max_clock_offset_error", "now", "signer_group", "builder_group", "release", "agent",
+    "secret_versions",
 )
 _SHA256_RE = re.compile(r"^[0-9a-f]{64}\Z")
 _MODE_RE = re.compile(r"^0[0-7]{3}\Z")
@@ -129,6 +131,15 @@ class _Expected(object):
         self._identities(expected)
         self._keychain_settings(expected.get("keychain_settings"))
         self._release(expected.get("release"))
+        # The CI agent checks (see _agent.agent_findings) and the versions the vault lookups return.
+        self.agent = expected.get("agent") or {}
+        if not isinstance(self.agent, Mapping):
+            raise ParityInputError("expected.agent", "must be a dict, not %s" % _type_name(self.agent))
+        try:
+            self.secret_versions = read_document({"secrets": expected.get("secret_versions") or {}},
+                                                 "expected.secret_versions")
+        except SecretVersionError as exc:
+            raise ParityInputError(exc.field, exc.message)
 
     def _release(self, release):
         """{version, serial, sha256} of the controller's current release, or None (inventory mode: not checked)."""

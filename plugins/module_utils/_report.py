@@ -44,6 +44,7 @@ CHECKS = (
     ("clock", ("CLOCK",)),
     ("secrets", ("SECRET",)),
     ("release", ("RELEASE_",)),
+    ("ci_agent", ("NOTARY_", "CI_AGENT", "SESSION_TTL")),
 )
 CHECK_NAMES = tuple(name for name, _prefixes in CHECKS)
 OTHER_CHECK = "other"

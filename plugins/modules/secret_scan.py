@@ -50,8 +50,8 @@ options:
       - The kinds of finding to look for. The default is all of them.
     type: list
     elements: str
-    choices: [github_token, gitlab_token, aws_access_key, private_key, kubeconfig, pkcs12]
-    default: [github_token, gitlab_token, aws_access_key, private_key, kubeconfig, pkcs12]
+    choices: [github_token, gitlab_token, aws_access_key, private_key, kubeconfig, pkcs12, asc_api_key]
+    default: [github_token, gitlab_token, aws_access_key, private_key, kubeconfig, pkcs12, asc_api_key]
   max_file_size:
     description:
       - Files larger than this many bytes are not read. Their names are still checked.
@@ -60,6 +60,8 @@ options:
 notes:
   - The content checks look at text files only. A file counts as binary when its first 8 KiB
     contain a NUL byte.
+  - V(asc_api_key) is an App Store Connect API key (a C(.p8) file, for example C(AuthKey_<KEYID>.p8)); its
+    C(PRIVATE KEY) block is then not reported a second time as V(private_key). Allowlist the notary RAM disk.
   - A kubeconfig counts as a finding only when it holds credentials (C(token), C(password),
     C(client-key-data) or C(client-key)). A kubeconfig without credentials is not reported.
 seealso:
@@ -145,6 +147,7 @@ KUBECONFIG_KIND = re.compile(r"^kind:\s*[\"']?Config[\"']?\s*$")
 KUBECONFIG_CLUSTERS = re.compile(r"^clusters:")
 KUBECONFIG_CREDENTIAL = re.compile(r"^\s+(?:token|password|client-key-data|client-key):\s*\S")
 PKCS12_SUFFIXES = (".p12", ".pfx")
+ASC_KEY_SUFFIX = ".p8"
 BINARY_PROBE = 8192
 
 
@@ -177,7 +180,10 @@ def scan_file(path, kinds, max_file_size):
     findings = []
     if "pkcs12" in kinds and path.lower().endswith(PKCS12_SUFFIXES):
         findings.append({"path": path, "kind": "pkcs12", "line": 0})
-    content_kinds = [kind for kind in kinds if kind != "pkcs12"]
+    content_kinds = [kind for kind in kinds if kind not in ("pkcs12", "asc_api_key")]
+    if "asc_api_key" in kinds and path.lower().endswith(ASC_KEY_SUFFIX):
+        findings.append({"path": path, "kind": "asc_api_key", "line": 0})
+        content_kinds = [kind for kind in content_kinds if kind != "private_key"]
     if not content_kinds:
         return findings, False
     try:
@@ -247,7 +253,7 @@ def scan(paths, allowlist, kinds, max_file_size):
 
 
 def main():
-    kinds = ["github_token", "gitlab_token", "aws_access_key", "private_key", "kubeconfig", "pkcs12"]
+    kinds = ["github_token", "gitlab_token", "aws_access_key", "private_key", "kubeconfig", "pkcs12", "asc_api_key"]
     module = AnsibleModule(
         argument_spec=dict(
             paths=dict(type="list", elements="path", required=True),

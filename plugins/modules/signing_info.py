@@ -79,22 +79,32 @@ options:
       - V(identities) gives RV(identities), RV(identity_hash) and RV(summary_hash).
       - V(certificates) gives RV(certificates); it reuses the identities read by V(identities) when both are gathered.
       - V(profiles) gives RV(profiles), RV(profile_dirs) and RV(duplicate_uuids).
+      - V(agent) gives RV(agent); it is only read when named.
     type: list
     elements: str
     choices: [identities, certificates, keychain, search_list, default_keychain, profiles, active_manifest, wrapper,
-              hardware_fingerprint, macos_version, clock_offset, release_state]
+              hardware_fingerprint, macos_version, clock_offset, release_state, agent]
     default: [identities, certificates, keychain, search_list, default_keychain, profiles, active_manifest, wrapper,
               hardware_fingerprint, macos_version, clock_offset, release_state]
   release_state_path:
     description: The release record the node keeps (written by bootstrap, converge and rotate).
     type: path
     default: /Library/MacMesh/release.json
+  agent:
+    description:
+      - Where the V(agent) part looks; see RV(agent). Keys C(ramdisk) (default C(/Volumes/MacMeshNotary)),
+        C(janitor_label) (C(com.macmesh.notary-janitor)), C(ci_agent_label) (C(com.macmesh.ci-agent)),
+        C(runner_identity) (C(/Library/MacMesh/runner-identity.json)) and C(secret_versions)
+        (C(/Library/MacMesh/secret-versions.json)).
+    type: dict
+    default: {}
 notes:
   - Commands run, all with C(LC_ALL=C) - C(security find-identity -v -p codesigning <keychain>),
     C(security find-identity -p codesigning <keychain>), C(security find-certificate -a -Z -p <keychain>),
     C(security show-keychain-info <keychain>),
     C(security list-keychains -d user), C(security default-keychain -d user), C(/usr/bin/sw_vers -productVersion),
-    C(/usr/sbin/system_profiler SPHardwareDataType) and C(/usr/bin/sntp <ntp_server>).
+    C(/usr/sbin/system_profiler SPHardwareDataType) and C(/usr/bin/sntp <ntp_server>); for V(agent)
+    C(/sbin/mount) and C(/bin/launchctl print system/<label>).
   - Profile directories that are symbolic links to the same directory count as one location; their profiles are
     listed once, under the first of O(profile_dirs) that leads there.
   - C(writable_by_user) is computed from the owner, group and mode bits (the module may run as another user).
@@ -309,6 +319,14 @@ release_state:
       C(identities). Null when the node records none (a new node, or one bootstrapped before releases).
   returned: always
   type: dict
+agent:
+  description:
+    - The CI agent's side of the node (names, paths, modes and versions only, never a secret) - C(ramdisk)
+      (path, mounted, fstype, exists, owners_enforced, owner, mode, files), C(janitor) and C(ci_agent) (launchd
+      job - label, loaded, state, user, session_create, last_exit, error), C(session_ttl) (configured_s and policy
+      from the runner identity file) and C(secret_versions) (name -> version from the node's record).
+  returned: when V(agent) is in O(gather)
+  type: dict
 unavailable:
   description:
     - Why a value is null, keyed by the name of the value (C(keychain.timeout) for a field inside RV(keychain),
@@ -325,6 +343,7 @@ import pwd
 
 from ansible.module_utils.basic import AnsibleModule
 from ansible_collections.macmesh.signing.plugins.module_utils import _layout
+from ansible_collections.macmesh.signing.plugins.module_utils._agent import AGENT_OPTIONS, read_agent
 from ansible_collections.macmesh.signing.plugins.module_utils._node import FIELDS, PARTS, XCODE_PROFILE_DIRS, NodeReader
 
 
@@ -338,7 +357,8 @@ def main():
             profile_root=dict(type="path", default=_layout.LAYOUT["profile_root"]),
             wrapper_path=dict(type="path", default=_layout.LAYOUT["wrapper_path"]),
             ntp_server=dict(type="str", default=_layout.LAYOUT["ntp_server"]),
-            gather=dict(type="list", elements="str", choices=PARTS, default=PARTS),
+            gather=dict(type="list", elements="str", choices=PARTS + ["agent"], default=PARTS),
+            agent=dict(type="dict", default={}),
             release_state_path=dict(type="path", default=_layout.LAYOUT["release_state_path"]),
         ),
         supports_check_mode=True,
@@ -393,6 +413,14 @@ def main():
         result["clock_offset"] = reader.clock_offset(params["ntp_server"])
     if "release_state" in gather:
         result["release_state"] = reader.release_state(params["release_state_path"])
+    if "agent" in gather:
+        # The reader lives in module_utils/_agent.py (issue 12).
+        unknown = sorted(set(params["agent"]) - set(AGENT_OPTIONS))
+        if unknown:
+            module.fail_json(msg="agent: unknown key %s (known: %s)" % (unknown[0], ", ".join(sorted(AGENT_OPTIONS))))
+        result["agent"], agent_unavailable = read_agent(
+            reader._run, **dict((AGENT_OPTIONS[key], value) for key, value in params["agent"].items()))
+        reader.unavailable.update(agent_unavailable)
     result["unavailable"] = reader.unavailable
     module.exit_json(changed=False, **result)
 

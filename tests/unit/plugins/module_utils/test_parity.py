@@ -647,6 +647,102 @@ CASES = [
 ]
 
 
+# --- the CI agent's side (issue 12): signing_info part "agent", expected.agent, expected.secret_versions ---
+
+RAMDISK = "/Volumes/MacMeshNotary"
+TTL_POLICY = {"build_p95_s": 240.0, "margin_s": 60.0, "cap_s": 600.0, "max_ttl_s": 420}
+
+
+def agent_part(holder, versions):
+    return {
+        "ramdisk": {"path": RAMDISK, "mounted": holder, "fstype": "apfs" if holder else None, "exists": holder,
+                    "owners_enforced": holder, "owner": "ci-build" if holder else None,
+                    "mode": "0700" if holder else None, "files": []},
+        "janitor": {"label": "com.macmesh.notary-janitor", "loaded": holder, "state": "not running",
+                    "user": None, "session_create": False, "last_exit": "0", "error": None},
+        "ci_agent": {"label": "com.macmesh.ci-agent", "loaded": True, "state": "running", "user": "ci-build",
+                     "session_create": True, "last_exit": None, "error": None},
+        "session_ttl": {"configured_s": 300, "policy": TTL_POLICY},
+        "secret_versions": dict(versions),
+    }
+
+
+def with_agent(m):
+    """Every host reports the agent part; signers hold the p12 and the ASC key."""
+    m.expected["agent"] = {"ramdisk": RAMDISK, "ramdisk_owner": "ci-build", "janitor_label": "com.macmesh.notary-janitor",
+                           "ci_agent_label": "com.macmesh.ci-agent"}
+    for host in HOSTS:
+        versions = {"keychain_password": "3"}
+        if host in SIGNERS:
+            versions.update({"p12:" + DIST["sha1"]: "7", "asc_api_key": "2"})
+        m.facts[host]["agent"] = agent_part(host in SIGNERS, versions)
+
+
+def agent_case(change):
+    def mutate(m):
+        with_agent(m)
+        change(m)
+    return mutate
+
+
+def _p8_in_downloads(m):
+    m.facts["sign-us"]["secrets"] = [{"path": "/Users/ci-build/Downloads/AuthKey_ABCDE12345.p8", "kind": "asc_api_key",
+                                      "line": 0}]
+
+
+def _ramdisk_missing(m):
+    m.facts["sign-hk"]["agent"]["ramdisk"].update(mounted=False, fstype=None)
+
+
+def _ramdisk_mode(m):
+    m.facts["sign-hk"]["agent"]["ramdisk"].update(mode="0755", owners_enforced=False)
+
+
+def _janitor_unloaded(m):
+    m.facts["sign-us"]["agent"]["janitor"].update(loaded=False, error='Could not find service "x" in domain for system')
+
+
+def _agent_without_session(m):
+    m.facts["mini-jp"]["agent"]["ci_agent"].update(user=None, session_create=False)
+
+
+def _agent_not_loaded(m):
+    m.facts["mini-kr"]["agent"]["ci_agent"].update(loaded=False)
+
+
+def _ttl_above(m):
+    m.facts["mini-sg"]["agent"]["session_ttl"]["configured_s"] = 900
+
+
+def _ttl_policy_from_inventory(m):
+    # The controller's policy wins over the one recorded on the node.
+    m.expected["agent"]["session_ttl_policy"] = dict(TTL_POLICY, max_ttl_s=200)
+
+
+def _one_region_rotated(m):
+    m.facts["sign-us"]["agent"]["secret_versions"]["keychain_password"] = "4"
+
+
+def _vault_moved_on(m):
+    m.expected["secret_versions"] = {"asc_api_key": "3"}
+
+
+CASES += [
+    ("agent baseline", with_agent, set()),
+    ("p8 in Downloads", agent_case(_p8_in_downloads), {("NOTARY_KEY_OUTSIDE_RAMDISK", "sign-us", "error")}),
+    ("ramdisk missing", agent_case(_ramdisk_missing), {("NOTARY_RAMDISK_MISSING", "sign-hk", "error")}),
+    ("ramdisk mode", agent_case(_ramdisk_mode), {("NOTARY_RAMDISK_PERMISSIONS", "sign-hk", "error")}),
+    ("janitor not loaded", agent_case(_janitor_unloaded), {("NOTARY_JANITOR_NOT_LOADED", "sign-us", "error")}),
+    ("agent without session", agent_case(_agent_without_session), {("CI_AGENT_JOB", "mini-jp", "error")}),
+    ("agent not loaded", agent_case(_agent_not_loaded), {("CI_AGENT_JOB", "mini-kr", "error")}),
+    ("session ttl above policy", agent_case(_ttl_above), {("SESSION_TTL_ABOVE_POLICY", "mini-sg", "error")}),
+    ("session ttl policy from inventory", agent_case(_ttl_policy_from_inventory),
+     all_hosts("SESSION_TTL_ABOVE_POLICY")),
+    ("one region's secret version", agent_case(_one_region_rotated), {("SECRET_VERSION_DIVERGES", "sign-us", "error")}),
+    ("vault moved on", agent_case(_vault_moved_on), all_hosts("SECRET_VERSION_STALE", "error", SIGNERS)),
+]
+
+
 def findings_of(result):
     return set((f["code"], f["host"], f["severity"]) for f in result["findings"])
 

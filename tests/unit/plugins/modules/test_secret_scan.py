@@ -23,7 +23,7 @@ def load_module():
 
 
 secret_scan = load_module()
-ALL = {"github_token", "gitlab_token", "aws_access_key", "private_key", "kubeconfig", "pkcs12"}
+ALL = {"github_token", "gitlab_token", "aws_access_key", "private_key", "kubeconfig", "pkcs12", "asc_api_key"}
 
 GHP = "ghp" + "_" + "a1B2c3D4e5F6g7H8i9J0k1L2m3N4o5P6q7R8"
 PAT = "github" + "_pat_" + "11ABCDEFG0123456789_abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUV01234567"
@@ -160,3 +160,15 @@ def test_module_main_exit_json(tmp_path, monkeypatch, capsys):
     assert out["changed"] is False
     assert out["findings"] == [{"path": path, "kind": "gitlab_token", "line": 1}]
     assert GLPAT not in json.dumps(out)
+
+
+def test_an_asc_api_key_is_found_once_by_name(tmp_path):
+    """A .p8 in ~/Downloads is an App Store Connect key (its PRIVATE KEY block is not reported twice)."""
+    downloads = tmp_path / "Users" / "ci-build" / "Downloads"
+    downloads.mkdir(parents=True)
+    (downloads / "AuthKey_ABCDE12345.p8").write_text("-----BEGIN PRIVATE KEY-----\nMIGTAgEA\n-----END PRIVATE KEY-----\n")
+    ramdisk = tmp_path / "Volumes" / "MacMeshNotary"
+    ramdisk.mkdir(parents=True)
+    (ramdisk / "AuthKey_ABCDE12345.p8").write_text("-----BEGIN PRIVATE KEY-----\n")
+    result = secret_scan.scan([str(tmp_path)], [str(ramdisk)], ALL, 1 << 20)
+    assert result["findings"] == [{"path": str(downloads / "AuthKey_ABCDE12345.p8"), "kind": "asc_api_key", "line": 0}]

@@ -35,6 +35,7 @@ from cryptography.hazmat.primitives.asymmetric import ec, padding, rsa
 
 import common
 import keychain as kc
+import launchd
 from keychain import SecError
 
 CODESIGN = "/usr/bin/codesign"
@@ -210,6 +211,9 @@ def sign(path, spec, keychain_filter, force, timestamp, identifier):
             if keychain.is_locked():
                 block_for_prompt(path)
             acl = record["acl"]
+            if launchd.in_system_session():
+                # A launchd job without SessionCreate: no user security session (§2.1, launchd).
+                raise SecError(kc.errSecInternalComponent)
             if not (acl["any"] or CODESIGN in acl["apps"]):
                 raise SecError(kc.errSecInternalComponent)
             if kc.PARTITION_CODESIGN not in record["partitions"]:
