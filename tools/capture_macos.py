@@ -1,4 +1,3 @@
-#!/usr/bin/env python3
 """Record what the `security` / `codesign` calls of macmesh.signing print on a real Mac.
 
 Run on macOS (a GitHub-hosted runner does, see .github/workflows/macos.yml) as an ordinary user:
@@ -40,7 +39,7 @@ class Capture(object):
 
     def run(self, case, argv, stdin="", timeout=20):
         try:
-            proc = subprocess.run(argv, input=stdin, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+            proc = subprocess.run(argv, input=stdin, stdout=subprocess.PIPE, stderr=subprocess.PIPE, check=False,
                                   universal_newlines=True, timeout=timeout, env=dict(os.environ, LC_ALL="C"))
             rc, out, err, timed_out = proc.returncode, proc.stdout, proc.stderr, False
         except subprocess.TimeoutExpired as exc:
@@ -56,7 +55,7 @@ class Capture(object):
 
 
 def main(argv=None):
-    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n", 1)[0])
     parser.add_argument("--p12", help="a throw-away signing identity (PKCS#12) to import")
     parser.add_argument("--p12-passphrase-file")
     parser.add_argument("--out", default="-")
@@ -64,7 +63,7 @@ def main(argv=None):
     if platform.system() != "Darwin":
         sys.exit("capture_macos.py records real macOS output: run it on a Mac")
     work = tempfile.mkdtemp(prefix="macmesh-capture-")
-    password = "".join(secrets.choice(string.ascii_letters + string.digits) for _ in range(24))
+    password = "".join(secrets.choice(string.ascii_letters + string.digits) for _index in range(24))
     passphrase = open(args.p12_passphrase_file).read().strip() if args.p12_passphrase_file else ""
     out = sys.stdout if args.out == "-" else open(args.out, "w")
     cap = Capture(out, [password, passphrase])
@@ -108,11 +107,13 @@ def main(argv=None):
                 cap.run("lock-keychain", [SECURITY, "lock-keychain", db])
                 cap.run("show-keychain-info locked", [SECURITY, "show-keychain-info", db])
                 cap.run("codesign locked (bounded: blocks?)", [CODESIGN, "-s", sha1, "--keychain", db, "-f", target], timeout=30)
-                cap.run("codesign locked, new session", ["/usr/bin/ssh", "-o", "BatchMode=yes", "localhost",
-                                                          CODESIGN, "-s", sha1, "--keychain", db, "-f", target], timeout=30)
-                cap.run("unlock in one ssh session, status in another", ["/bin/sh", "-c",
-                        "ssh -o BatchMode=yes localhost %s -i < /dev/stdin; ssh -o BatchMode=yes localhost %s show-keychain-info %s"
-                        % (SECURITY, SECURITY, db)], 'unlock-keychain -p "%s" "%s"\n' % (password, db), timeout=30)
+                cap.run("codesign locked, new session",
+                        ["/usr/bin/ssh", "-o", "BatchMode=yes", "localhost", CODESIGN, "-s", sha1, "--keychain", db, "-f",
+                         target], timeout=30)
+                two_sessions = ("ssh -o BatchMode=yes localhost %s -i < /dev/stdin; "
+                                "ssh -o BatchMode=yes localhost %s show-keychain-info %s" % (SECURITY, SECURITY, db))
+                cap.run("unlock in one ssh session, status in another", ["/bin/sh", "-c", two_sessions],
+                        'unlock-keychain -p "%s" "%s"\n' % (password, db), timeout=30)
                 cap.run("delete-identity", [SECURITY, "delete-identity", "-Z", sha1, db])
                 cap.run("delete-identity again (not found)", [SECURITY, "delete-identity", "-Z", sha1, db])
         cap.run("security -i failing line then empty line", [SECURITY, "-i"],

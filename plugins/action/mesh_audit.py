@@ -23,19 +23,11 @@ from ansible.errors import AnsibleActionFail
 from ansible.module_utils.common.arg_spec import ArgumentSpecValidator
 from ansible.plugins.action import ActionBase
 
+from ansible_collections.macmesh.signing.plugins.module_utils._controller_only import ARGUMENT_SPECS
+
 from ansible_collections.macmesh.signing.plugins.module_utils import _agent, _converge, _layout, _parity, _secret_versions
 
-SPEC = {
-    "release": {"type": "dict", "required": True},
-    "hosts": {"type": "list", "elements": "str"},
-    "signing_var": {"type": "str", "default": "macmesh_signing"},
-    "secrets_var": {"type": "str", "default": "macmesh_secrets"},
-    "per_runner_identities": {"type": "dict", "default": {}},
-    "certificate_expiry": {"type": "dict", "default": {}},
-    "wrapper_sha256": {"type": "str"},
-    "before": {"type": "dict"},
-    "correlation_id": {"type": "str"},
-}
+SPEC = ARGUMENT_SPECS['mesh_audit']
 COLLECTION_ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 WRAPPER_FILE = os.path.join(COLLECTION_ROOT, "roles", "unlock_wrapper", "files", "macmesh-keychain-unlock")
 WRAPPER_TEMPLATE = os.path.join(COLLECTION_ROOT, "roles", "unlock_wrapper", "templates", "macmesh-keychain-unlock.py.j2")
@@ -105,5 +97,5 @@ class ActionModule(ActionBase):
         result["wrapper_sha256"] = wrapper_sha256
         result["correlation_id"] = args["correlation_id"] or "converge-%s-%s" % (
             datetime.datetime.now(datetime.timezone.utc).strftime("%Y%m%dT%H%M%SZ"),
-            "".join(secrets.choice(string.ascii_lowercase + string.digits) for _ in range(8)))
+            "".join(secrets.choice(string.ascii_lowercase + string.digits) for _index in range(8)))
         return result

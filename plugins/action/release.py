@@ -17,19 +17,11 @@ from ansible.errors import AnsibleActionFail
 from ansible.module_utils.common.arg_spec import ArgumentSpecValidator
 from ansible.plugins.action import ActionBase
 
+from ansible_collections.macmesh.signing.plugins.module_utils._controller_only import ARGUMENT_SPECS
+
 from ansible_collections.macmesh.signing.plugins.module_utils import _layout, _release
 
-SPEC = {
-    "state": {"type": "str", "default": "current", "choices": ["current", "staged", "promoted", "retired", "initial"]},
-    "releases_dir": {"type": "path"},
-    "version": {"type": "str"},
-    "view": {"type": "str", "default": "desired", "choices": ["desired", "retire"]},
-    "manifest": {"type": "path"},
-    "profiles_dir": {"type": "path"},
-    "identities": {"type": "list", "elements": "dict", "default": []},
-    "change": {"type": "dict", "default": {}},
-    "policy": {"type": "dict", "default": {}},
-}
+SPEC = ARGUMENT_SPECS['release']
 # Inventory variables the desired state is taken from when there is no releases directory.
 INVENTORY_VARS = ("profile_mounts_manifest", "profile_mounts_src", "keychain_identities", "profile_mounts_team_ids")
 

@@ -22,30 +22,11 @@ from ansible.errors import AnsibleActionFail
 from ansible.module_utils.common.arg_spec import ArgumentSpecValidator
 from ansible.plugins.action import ActionBase
 
+from ansible_collections.macmesh.signing.plugins.module_utils._controller_only import ARGUMENT_SPECS
+
 from ansible_collections.macmesh.signing.plugins.module_utils import _layout, _release, _rotation, _secret_versions
 
-SPEC = {
-    "step": {"type": "str", "required": True, "choices": ["gate", "plan", "close"]},
-    "phase": {"type": "str", "default": "rotate"},
-    "releases_dir": {"type": "path"},
-    "ticket": {"type": "raw"},
-    "approvers": {"type": "raw"},
-    "force": {"type": "raw", "default": False},
-    "force_reason": {"type": "str"},
-    "version": {"type": "str"},
-    "manifest": {"type": "path"},
-    "profiles_dir": {"type": "path"},
-    "identities": {"type": "raw", "default": []},
-    "compromised": {"type": "raw", "default": []},
-    "gate": {"type": "dict"},
-    "hosts": {"type": "list", "elements": "str"},
-    "reads_var": {"type": "str", "default": "rotate_read"},
-    "exclude_regions": {"type": "raw", "default": []},
-    "canary_region": {"type": "str", "default": "hk"},
-    "serial": {"type": "raw", "default": 2},
-    "window_min_days": {"type": "raw"},
-    "window_max_days": {"type": "raw"},
-}
+SPEC = ARGUMENT_SPECS['rotation']
 PHASES = ("rotate", "retire", "revoke")
 _SAFE_VERSION = re.compile(r"[^A-Za-z0-9._+-]+")
 
@@ -152,8 +133,8 @@ class ActionModule(ActionBase):
         base_sha1s = set(item["sha1"] for item in base["identities"])
         fresh = [sha1 for sha1 in new_sha1s if sha1 not in base_sha1s] or new_sha1s
         return {"changed": changed, "gate": gate, "target": target, "base": base, "verify_sha1": fresh[0] if fresh else "",
-                "new_sha1s": new_sha1s, "msg": "%s %s -> %s (ticket %s)" % (phase, base["version"], target["version"],
-                                                                             gate["ticket"])}
+                "new_sha1s": new_sha1s,
+                "msg": "%s %s -> %s (ticket %s)" % (phase, base["version"], target["version"], gate["ticket"])}
 
     # -- plan: after every node was read -----------------------------------------------------
 
@@ -202,7 +183,7 @@ class ActionModule(ActionBase):
                                                max_days=args["window_max_days"], forced=forced)
         if phase == "revoke":
             # No canary: the key is already out. Every reachable node at once; unreachable ones are reported.
-            targets = [host for host in mesh]
+            targets = list(mesh)
             plan = {"targets": targets, "excluded": [], "canary": [], "batches": [targets] if targets else [],
                     "batch_size": len(targets), "region_of": region_of}
         else:

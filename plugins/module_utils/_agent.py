@@ -286,8 +286,8 @@ def agent_findings(agent, expected, holder):
                 if not ramdisk.get("owners_enforced", True):
                     wrong.append("ownership ignored (noowners: diskutil enableOwnership was not run)")
                 if wrong:
-                    findings.append(("NOTARY_RAMDISK_PERMISSIONS", "RAM disk %s has %s" % (ramdisk.get("path"),
-                                                                                          " and ".join(wrong))))
+                    findings.append(("NOTARY_RAMDISK_PERMISSIONS",
+                                     "RAM disk %s has %s" % (ramdisk.get("path"), " and ".join(wrong))))
         janitor = agent.get("janitor")
         if isinstance(janitor, Mapping) and not janitor.get("loaded"):
             findings.append(("NOTARY_JANITOR_NOT_LOADED", "launchd job %s (wipes %s every 24 h and at boot) is not "
@@ -380,7 +380,7 @@ def agent_expectation(host_vars):
                                                                             DEFAULT_MARGIN_S),
                                     host_vars.get("runner_identity_session_ttl_cap_s", DEFAULT_CAP_S))
     return {
-        "ramdisk": "/Volumes/%s" % host_vars.get("notary_credentials_volume_name", DEFAULT_RAMDISK.split("/")[-1]),
+        "ramdisk": "/Volumes/%s" % host_vars.get("notary_credentials_volume_name", DEFAULT_RAMDISK.rsplit("/", 1)[-1]),
         "ramdisk_owner": host_vars.get("notary_credentials_user", "ci-build"),
         "janitor_label": host_vars.get("notary_credentials_janitor_label", DEFAULT_JANITOR_LABEL),
         # Only a mesh that installs an agent (the operator names its command) expects the job.

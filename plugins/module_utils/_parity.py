@@ -41,6 +41,7 @@ from ansible_collections.macmesh.signing.plugins.module_utils._parity_input impo
     ParityInputError, _Expected, _is_number, _type_name, current_time, days_left, to_utc,
 )
 
+
 def expiring(items, days, now=None, key="expires"):
     """Return copies of the ``items`` whose ``key`` date is at most ``days`` days after ``now``.
 

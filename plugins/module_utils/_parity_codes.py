@@ -112,7 +112,6 @@ _NULL_CODES = ("keychain", "wrapper", "active_manifest", "release_state")
 _DERIVED = ("identity_hash", "summary_hash")
 
 
-
 def _need(name):
     """Whom the absence of an ``unavailable`` entry hurts (see _FIELD_NEED), and whether it is only a warning."""
     if name in _FIELD_NEED:

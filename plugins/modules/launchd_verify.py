@@ -168,8 +168,8 @@ def main():
     try:
         rc, out, err = run([LAUNCHCTL, "bootstrap", "system", params["plist"]])
         if rc != 0:
-            module.fail_json(msg="launchctl bootstrap system %s failed (exit %d): %s" % (params["plist"], rc,
-                                                                                       (err or out).strip()))
+            module.fail_json(msg="launchctl bootstrap system %s failed (exit %d): %s"
+                             % (params["plist"], rc, (err or out).strip()))
         deadline = time.time() + timeout
         fed = _feed(fifo, params["password"], deadline)
         while time.time() < deadline:

@@ -37,7 +37,8 @@ def write_manifest(root, version, digit, expires):
     folder = os.path.join(root, "profiles-" + version)
     os.makedirs(folder)
     uuid = ("%s" % digit) * 8 + "-1111-1111-1111-111111111111"
-    entry = {"uuid": uuid, "name": "App " + version, "filename": uuid + ".mobileprovision", "team_id": "ABCDE12345", "team_name": "T", "app_id": "ABCDE12345.app",
+    entry = {"uuid": uuid, "name": "App " + version, "filename": uuid + ".mobileprovision", "team_id": "ABCDE12345",
+             "team_name": "T", "app_id": "ABCDE12345.app",
              "bundle_id": "app", "platforms": ["iOS"], "created": "2026-01-01T00:00:00Z", "expires": expires,
              "certificates": [NEW if version != "v1" else OLD], "devices": 0, "provisions_all_devices": False,
              "sha256": "0" * 64}
@@ -115,7 +116,9 @@ def new_identities(ctl):
 def read_of(sha1s, release=None):
     return {"rotate_read": {"identities": [{"sha1": s, "name": s} for s in sha1s],
                             "certificates": [{"sha1": s, "not_after": "2027-06-01T00:00:00Z"} for s in sha1s],
-                            "release_state": release, "active_manifest": None}}
+                            "release_state": release, "active_manifest": None,
+                            # The promotion gate wants one unlock wrapper everywhere.
+                            "wrapper": {"path": "/usr/local/bin/macmesh-keychain-unlock", "sha256": "0" * 64}}}
 
 
 @pytest.fixture
@@ -157,8 +160,8 @@ def test_rotation_stages_plans_and_promotes_only_when_every_region_is_green(ctl)
             "register": "rotate_plan"}
     close = {"name": "close", "macmesh.signing.rotation": {"step": "close", "gate": "{{ rotate_gate }}"},
              "register": "rotate_close"}
-    show = {"name": "show", "ansible.builtin.debug": {"msg": "PLAN={{ rotate_plan.plan | to_json }} "
-                                                              "CLOSE={{ rotate_close | to_json }}"}}
+    show = {"name": "show",
+            "ansible.builtin.debug": {"msg": "PLAN={{ rotate_plan.plan | to_json }} CLOSE={{ rotate_close | to_json }}"}}
     reads = dict((host, read_of([OLD] if host != "sg-1" else [])) for host in HOSTS)
     # jp-1 rolled back: nothing is promoted.
     outcomes = {"hk-1": {"rotate_outcome": "green", "rotate_started_epoch": 1.0, "rotate_green_epoch": 3.0},
@@ -194,6 +197,14 @@ def test_plan_refuses_an_unread_region_and_names_the_exclusion(ctl):
     assert proc.returncode != 0
     assert "jp-1 could not be read (ssh: timeout)" in proc.stdout
     assert "rotate_exclude_regions" in proc.stdout and ctl.current() == "v1"
+
+
+def test_promotion_is_refused_while_the_wrapper_differs(ctl):
+    plan = {"name": "plan", "macmesh.signing.rotation": {"step": "plan", "gate": "{{ rotate_gate }}"}}
+    hostvars = dict((host, read_of([OLD])) for host in HOSTS)
+    hostvars["jp-1"]["rotate_read"]["wrapper"]["sha256"] = "1" * 64
+    proc = ctl.play([gate_task(manifest=ctl.v2, identities=new_identities(ctl)), plan], hostvars)
+    assert proc.returncode != 0 and "unlock wrapper sha256 differs" in proc.stdout, proc.stdout[-3000:]
 
 
 def test_window_policy_refuses_an_unforced_rotation_far_from_expiry(ctl):
@@ -241,8 +252,8 @@ def test_converge_audit_reports_a_node_ahead_and_never_repairs_it(ctl):
         hostvars[host] = {"macmesh_signing": {"release_state": ahead if host == "jp-1" else same, "unavailable": {}}}
     tasks = [
         {"name": "read", "macmesh.signing.release": {}, "register": "converge_release"},
-        {"name": "audit", "macmesh.signing.mesh_audit": {"release": "{{ converge_release }}",
-                                                          "wrapper_sha256": "0" * 64},
+        {"name": "audit",
+         "macmesh.signing.mesh_audit": {"release": "{{ converge_release }}", "wrapper_sha256": "0" * 64},
          "register": "audit"},
         {"name": "show", "ansible.builtin.debug": {"msg": "PLAN={{ audit.plan | to_json }} CODES={{ audit.parity.findings"
                                                           " | selectattr('host', 'equalto', 'jp-1') | map(attribute='code')"

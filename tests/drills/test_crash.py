@@ -58,10 +58,10 @@ def _bootstrap(lab, log, kill_at=0, delay=0.0, timeout=900):
                             stdout=subprocess.PIPE, stderr=subprocess.STDOUT, universal_newlines=True,
                             start_new_session=True)
     try:
-        out, _ = proc.communicate(timeout=timeout)
+        out, _err = proc.communicate(timeout=timeout)
     except subprocess.TimeoutExpired:
         os.killpg(proc.pid, signal.SIGKILL)
-        out, _ = proc.communicate()
+        out, _err = proc.communicate()
         raise AssertionError("bootstrap did not end within %d s:\n%s" % (timeout, out[-3000:]))
     lab.assert_no_secret(out, "drill bootstrap output")
     return proc.returncode, out

@@ -17,7 +17,7 @@ from ansible.module_utils import basic
 from ansible.module_utils.common import warnings as _warnings
 
 try:
-    from ansible.module_utils.testing import patch_module_args
+    from ansible.module_utils.testing import patch_module_args  # pylint: disable=unused-import
 except ImportError:  # ansible-core < 2.19
     @contextlib.contextmanager
     def patch_module_args(args=None):

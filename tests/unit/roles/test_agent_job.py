@@ -52,7 +52,7 @@ def setup(tmp_path):
         argv = ["/bin/sh", "-c", 'exec "$@" 3<&0 </dev/null' if password is not None else 'exec "$@" </dev/null',
                 "sh", sys.executable, str(helper)] + list(args)
         proc = subprocess.run(argv, input=(password + "\n") if password is not None else "", capture_output=True,
-                              text=True, env=dict(os.environ, **(env or {})))
+                              text=True, env=dict(os.environ, **(env or {})), check=False)
         lines = calls.read_text().splitlines() if calls.exists() else []
         return proc, [json.loads(line) for line in lines], json.loads(proc.stdout.splitlines()[-1])
     return run

@@ -17,8 +17,8 @@ OTHER_WRAPPER = "b" * 64
 def test_document_records_each_secret_with_a_version():
     doc = sv.versions_document(3, [{"sha1": "86:89:0d:67:F2:34:74:55:72:B7:EF:15:3C:72:DE:A7:CF:52:2E:DE",
                                     "p12_version": "2026-11-30.1"}, {"sha1": "X", "p12_version": ""}], "v2")
-    assert doc == {"schema": 1, "secrets": {"keychain_password": "3", "p12:" + SHA1: "2026-11-30.1",
-                                             "asc_api_key": "v2"}}
+    assert doc == {"schema": 1,
+                   "secrets": {"keychain_password": "3", "p12:" + SHA1: "2026-11-30.1", "asc_api_key": "v2"}}
 
 
 def test_document_without_versions_is_empty():

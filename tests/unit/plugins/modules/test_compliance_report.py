@@ -11,7 +11,7 @@ import os
 import xml.etree.ElementTree as ET
 
 import pytest
-from ansible.module_utils.testing import patch_module_args
+from ansible_collections.macmesh.signing.tests.unit.compat import patch_module_args
 
 from ansible_collections.macmesh.signing.plugins.module_utils import _compliance_query
 from ansible_collections.macmesh.signing.plugins.modules import compliance_report
