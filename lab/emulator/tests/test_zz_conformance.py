@@ -33,6 +33,8 @@ def fixture(name):
 
 # (tool, regex, source): source is a fixture file ("lab:" = lab-owned) or "assumed".
 CATALOGUE = [
+    # sysctl -n prints the bare value of a numeric key (lab/emulator/SYSTEM.md lists the keys).
+    ("sysctl", r"\d+", "assumed"),
     # security: keychains and lists
     ("security", r'    ".+"', "list_keychains_git_list.txt"),
     ("security", r"security: SecKeychainCreate .+: A keychain with the same name already exists\.", "create_keychain_exists.txt"),
