@@ -32,7 +32,7 @@ ARGUMENT_SPECS = {
         "release": {"type": "dict", "required": True},
         "hosts": {"type": "list", "elements": "str"},
         "signing_var": {"type": "str", "default": "macmesh_signing"},
-        "secrets_var": {"type": "str", "default": "macmesh_secrets"},
+        "secrets_var": {"type": "str", "default": "macmesh_secrets", "no_log": False},
         "per_runner_identities": {"type": "dict", "default": {}},
         "certificate_expiry": {"type": "dict", "default": {}},
         "wrapper_sha256": {"type": "str"},
