@@ -110,6 +110,11 @@ findings:
     - path: /Users/ci-build/.config/gh/hosts.yml
       kind: github_token
       line: 3
+summary:
+  description: The findings as one line for a message, C(<path> (<kind>, line <n>)) joined by C(; ). Empty when nothing was found.
+  returned: always
+  type: str
+  sample: /Users/ci-build/.config/gh/hosts.yml (github_token, line 3)
 scanned_files:
   description: Number of files checked.
   returned: always
@@ -252,6 +257,12 @@ def scan(paths, allowlist, kinds, max_file_size):
     return result
 
 
+def summary(findings):
+    """One line naming every finding (path and kind, never the value)."""
+    return "; ".join("%s (%s%s)" % (item["path"], item["kind"], ", line %d" % item["line"] if item["line"] else "")
+                     for item in findings)
+
+
 def main():
     kinds = ["github_token", "gitlab_token", "aws_access_key", "private_key", "kubeconfig", "pkcs12", "asc_api_key"]
     module = AnsibleModule(
@@ -271,6 +282,7 @@ def main():
         set(module.params["kinds"]),
         module.params["max_file_size"],
     )
+    result["summary"] = summary(result["findings"])
     module.exit_json(changed=False, **result)
 
 

@@ -172,3 +172,11 @@ def test_an_asc_api_key_is_found_once_by_name(tmp_path):
     (ramdisk / "AuthKey_ABCDE12345.p8").write_text("-----BEGIN PRIVATE KEY-----\n")
     result = secret_scan.scan([str(tmp_path)], [str(ramdisk)], ALL, 1 << 20)
     assert result["findings"] == [{"path": str(downloads / "AuthKey_ABCDE12345.p8"), "kind": "asc_api_key", "line": 0}]
+
+
+def test_summary_names_path_kind_and_line_never_the_value():
+    findings = [{"path": "/Users/Shared/notes.txt", "kind": "github_token", "line": 1},
+                {"path": "/Users/ci-build/dist.p12", "kind": "pkcs12", "line": 0}]
+    assert secret_scan.summary(findings) == ("/Users/Shared/notes.txt (github_token, line 1); "
+                                             "/Users/ci-build/dist.p12 (pkcs12)")
+    assert secret_scan.summary([]) == ""
