@@ -24,7 +24,7 @@ CORE_VENVS  := $(ROOT)/build/core
 ARTIFACT_CORE ?= $(lastword $(COMPAT_CORE))
 
 .PHONY: help host-deps venv deps collection-tree test unit controller catalogue sanity units compat artifact lint py39 \
-        changelog lab-test integration molecule demo demo-down build clean drills bench bench-controller bench-fleet bench-readme
+        changelog lab-test integration molecule demo demo-down build clean drills drills-sample bench bench-controller bench-fleet bench-readme
 
 help:
 	@echo "make demo   - lab up, bootstrap all five regions, print the per-node summary"
@@ -109,7 +109,10 @@ lab-test: venv
 
 integration: collection-tree
 	$(PY) -m pytest -q -p no:cacheprovider tests/integration
-	# Crash and outage drills, a sample (docs/outages.md), on a fresh lab of the same subnet.
+
+# Crash and outage drills (docs/outages.md). Not part of `make test` yet: they have not been seen green
+# end to end on the lab (issue 11 is open). `make drills-sample` runs the small sample, `make drills` the sweep.
+drills-sample: collection-tree
 	$(PY) -m pytest -q -p no:cacheprovider tests/drills
 
 # The full crash sweep: a kill at every task boundary of the bootstrap (long: see docs/outages.md).
