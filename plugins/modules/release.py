@@ -101,7 +101,9 @@ EXAMPLES = r"""
       - sha1: 0123456789ABCDEF0123456789ABCDEF01234567
         name: "Apple Distribution: Example Corp (ABCDE12345)"
         p12: files/identities/distribution-2026.p12
-        passphrase: {var: vault_distribution_p12_passphrase}
+        # Where the passphrase comes from (a vault variable), never its value.
+        passphrase:
+          var: vault_distribution_p12_passphrase
   delegate_to: localhost
   run_once: true
 """

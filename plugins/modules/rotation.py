@@ -126,7 +126,9 @@ EXAMPLES = r"""
     identities:
       - sha1: 0123456789ABCDEF0123456789ABCDEF01234567
         p12: files/identities/distribution-2026.12.p12
-        passphrase: {var: vault_distribution_2026_12_passphrase}
+        # Where the passphrase comes from (a vault variable), never its value.
+        passphrase:
+          var: vault_distribution_2026_12_passphrase
   register: rotate_gate
 """
 
