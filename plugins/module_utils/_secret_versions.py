@@ -10,7 +10,8 @@
 
 Every secret the collection places (the keychain password, each p12, the App Store Connect API
 key) carries a version id from its lookup: HashiCorp Vault KV v2 returns ``metadata.version``
-(the hashi_vault collection's ``vault_kv2_get`` lookup, which the operator installs; this collection does not use it), an Ansible Vault file carries a sibling, non-secret
+(the hashi_vault collection's ``vault_kv2_get`` lookup, which the operator installs; this
+collection does not use it), an Ansible Vault file carries a sibling, non-secret
 ``*_version`` variable. A node records the versions it holds in a root-owned JSON file
 (``versions_document``); the converge compares them across the mesh (``version_findings``) and
 a promotion is refused while they differ, or while the unlock wrapper's sha256 differs
