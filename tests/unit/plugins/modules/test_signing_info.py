@@ -26,7 +26,8 @@ from ansible_collections.macmesh.signing.plugins.modules import signing_info
 from ansible_collections.macmesh.signing.tests.unit import cms_factory as factory
 
 SECURITY = "/usr/bin/security"
-USER_UID, STAFF_GID = 501, 20
+USER_UID = 501
+STAFF_GID = 20
 FIXTURES = os.path.join(os.path.dirname(__file__), "..", "..", "fixtures", "profiles")
 MATCH_TEST = os.path.join(FIXTURES, "match_test.mobileprovision")
 MATCH_UUID = "98264c6b-5151-4349-8d0f-66691e48ae35"  # asserted by fastlane's own tests
