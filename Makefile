@@ -71,7 +71,7 @@ catalogue: venv
 
 py39: venv
 	$(BIN)/vermin --target=3.9- --no-tips --violations --eval-annotations \
-	  plugins/module_utils plugins/modules
+	  plugins/module_utils plugins/modules roles/unlock_wrapper/files
 
 sanity: collection-tree $(GET_PIP)
 	cd $(COLL_TREE) && $(BIN)/ansible-test sanity --venv --python $(ANSIBLE_TEST_PY) --color no

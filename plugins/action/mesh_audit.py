@@ -29,21 +29,13 @@ from ansible_collections.macmesh.signing.plugins.module_utils import _agent, _co
 
 SPEC = ARGUMENT_SPECS['mesh_audit']
 COLLECTION_ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
-WRAPPER_FILE = os.path.join(COLLECTION_ROOT, "roles", "unlock_wrapper", "files", "macmesh-keychain-unlock")
-WRAPPER_TEMPLATE = os.path.join(COLLECTION_ROOT, "roles", "unlock_wrapper", "templates", "macmesh-keychain-unlock.py.j2")
+WRAPPER_FILE = os.path.join(COLLECTION_ROOT, "roles", "unlock_wrapper", "files", "macmesh-keychain-unlock.py")
 
 
-def shipped_wrapper_sha256(layout):
-    """sha256 of the wrapper the unlock_wrapper role installs on every node."""
-    if os.path.isfile(WRAPPER_FILE):
-        with open(WRAPPER_FILE, "rb") as handle:
-            return hashlib.sha256(handle.read()).hexdigest()
-    with open(WRAPPER_TEMPLATE) as handle:
-        text = handle.read()
-    # The template's only variables are these two layout paths (the role asserts their alphabet).
-    text = text.replace("{{ unlock_wrapper_keychain_default }}", layout["keychain_path"])
-    text = text.replace("{{ unlock_wrapper_log_path }}", layout["wrapper_log_path"])
-    return hashlib.sha256(text.encode("utf-8")).hexdigest()
+def shipped_wrapper_sha256():
+    """sha256 of the wrapper the unlock_wrapper role copies, unchanged, onto every node."""
+    with open(WRAPPER_FILE, "rb") as handle:
+        return hashlib.sha256(handle.read()).hexdigest()
 
 
 class ActionModule(ActionBase):
@@ -76,7 +68,7 @@ class ActionModule(ActionBase):
         except (IOError, OSError, TypeError, ValueError) as exc:
             return {"failed": True, "msg": "macmesh.signing.mesh_audit: release.manifest.path: %s cannot be read (%s)"
                     % (manifest_path, exc)}
-        wrapper_sha256 = args["wrapper_sha256"] or shipped_wrapper_sha256(layout)
+        wrapper_sha256 = args["wrapper_sha256"] or shipped_wrapper_sha256()
         # Issue 12: what the CI agent checks and the secret versions expect, from a signer's inventory vars.
         signers = [host for host in groups.get(layout["signer_group"]) or [] if host in hosts] or hosts
         ref_vars = hostvars[signers[0]] if signers and signers[0] in hostvars else {}

@@ -4,12 +4,17 @@ Every test runs once per node; tier-specific expectations read the node's invent
 No test needs a secret: signing is proven by the signature the bootstrap's verify step left.
 """
 
+import hashlib
+import json
 import os
 
 import testinfra
 
 KEYCHAIN = "/Users/ci-build/Library/Keychains/ci-build.keychain-db"
 WRAPPER = "/usr/local/bin/macmesh-keychain-unlock"
+WRAPPER_CONFIG = "/usr/local/etc/macmesh/wrapper.json"
+SHIPPED_WRAPPER = os.path.join(os.path.dirname(__file__), "..", "..", "..", "roles", "unlock_wrapper", "files",
+                               "macmesh-keychain-unlock.py")
 PROFILE_ROOT = "/Library/MacMesh/profiles"
 XCODE_DIRS = (
     "/Users/ci-build/Library/MobileDevice/Provisioning Profiles",
@@ -45,6 +50,16 @@ def test_wrapper_sealed_and_identical_everywhere(host):
     reference = testinfra.get_host("ansible://" + reference_name,
                                    ansible_inventory=os.environ["MOLECULE_INVENTORY_FILE"])
     assert wrapper.sha256sum == reference.file(WRAPPER).sha256sum
+    # ... and they are the shipped file's bytes (the converge's expected sha256 is that file's hash).
+    with open(SHIPPED_WRAPPER, "rb") as handle:
+        assert wrapper.sha256sum == hashlib.sha256(handle.read()).hexdigest()
+
+
+def test_wrapper_configuration_is_roots_and_names_the_layout(host):
+    config = host.file(WRAPPER_CONFIG)
+    assert config.is_file and config.user == "root" and config.mode == 0o644
+    assert json.loads(config.content_string) == {
+        "keychain_path": KEYCHAIN, "log_path": "/Library/Logs/MacMesh/keychain-unlock.log"}
 
 
 def test_profiles_read_only_versioned_and_mounted(host):

@@ -1,4 +1,4 @@
-"""The unlock wrapper template (roles/unlock_wrapper), rendered and run against a stub `security`.
+"""The unlock wrapper and macmesh-sign (roles/unlock_wrapper/files), run against a stub `security`.
 
 The stub records its argv and stdin and answers like macOS does (texts from the reference transcripts),
 so the tests see exactly what the wrapper would send to /usr/bin/security.
@@ -6,15 +6,16 @@ so the tests see exactly what the wrapper would send to /usr/bin/security.
 
 import json
 import os
+import re
 import subprocess
 import sys
 
-import jinja2
 import pytest
 
-TEMPLATE = os.path.join(
-    os.path.dirname(__file__), "..", "..", "..", "roles", "unlock_wrapper", "templates", "macmesh-keychain-unlock.py.j2"
-)
+ROLE = os.path.join(os.path.dirname(__file__), "..", "..", "..", "roles", "unlock_wrapper")
+WRAPPER_FILE = os.path.join(ROLE, "files", "macmesh-keychain-unlock.py")
+SIGN_FILE = os.path.join(ROLE, "files", "macmesh-sign.py")
+CONFIG_LINE = 'CONFIG_PATH = "/usr/local/etc/macmesh/wrapper.json"'
 KEYCHAIN = "/Users/ci-build/Library/Keychains/ci-build.keychain-db"
 PASSWORD = "s3cret.Pass-word_42"
 
@@ -63,8 +64,8 @@ def wrapper(tmp_path):
     stub.chmod(0o755)
     log = tmp_path / "keychain-unlock.log"
     log.write_text("")
-    text = render(log_path=str(log))
-    # The only change for the test: the path of `security`.
+    text = installed(WRAPPER_FILE, tmp_path, log_path=str(log))
+    # The only other change for the test: the path of `security`.
     assert text.count('SECURITY = "/usr/bin/security"') == 1
     script = tmp_path / "macmesh-keychain-unlock"
     script.write_text(text.replace('SECURITY = "/usr/bin/security"', 'SECURITY = "%s"' % stub))
@@ -84,12 +85,18 @@ def wrapper(tmp_path):
     return run
 
 
-def render(log_path="/Library/Logs/MacMesh/keychain-unlock.log", **extra):
-    with open(TEMPLATE) as handle:
-        template = jinja2.Template(handle.read(), keep_trailing_newline=True, undefined=jinja2.StrictUndefined)
-    values = {"unlock_wrapper_keychain_default": KEYCHAIN, "unlock_wrapper_log_path": log_path}
-    values.update(extra)
-    return template.render(**values)
+def installed(path, tmp_path, log_path=None, keychain_path=KEYCHAIN, config=None):
+    """The shipped script, its CONFIG_PATH moved to tmp_path/wrapper.json, written as the role does."""
+    with open(path) as handle:
+        text = handle.read()
+    assert text.count(CONFIG_LINE) == 1
+    config_path = tmp_path / "wrapper.json"
+    if config is None:
+        config = json.dumps({"keychain_path": keychain_path, "log_path": log_path}, sort_keys=True, indent=4) + "\n"
+    if config is not False:
+        config_path.write_text(config)
+        config_path.chmod(0o644)
+    return text.replace(CONFIG_LINE, 'CONFIG_PATH = "%s"' % config_path)
 
 
 def calls(state):
@@ -101,8 +108,60 @@ def log_records(run):
     return [json.loads(line) for line in run.log.read_text().splitlines()]
 
 
-def test_renders_the_same_whatever_the_host():
-    assert render(inventory_hostname="hk-mini-01") == render(inventory_hostname="us-mini-01", ansible_host="x")
+def test_shipped_scripts_are_static_and_default_to_the_layout():
+    """One file, the same bytes on every node: no template syntax; defaults are the layout's, and the
+    configuration path is the one the role writes."""
+    from ansible_collections.macmesh.signing.plugins.module_utils import _layout
+    with open(os.path.join(ROLE, "vars", "main.yml")) as handle:
+        role_config = re.search(r"^unlock_wrapper_config_path: (\S+)$", handle.read(), re.M).group(1)
+    for path in (WRAPPER_FILE, SIGN_FILE):
+        with open(path) as handle:
+            text = handle.read()
+        assert "{{" not in text and "{%" not in text, path
+        assert 'DEFAULT_KEYCHAIN = "%s"' % _layout.LAYOUT["keychain_path"] in text, path
+        assert 'LOG_PATH = "%s"' % _layout.LAYOUT["wrapper_log_path"] in text, path
+        assert CONFIG_LINE == 'CONFIG_PATH = "%s"' % role_config
+    with open(os.path.join(ROLE, "tasks", "main.yml")) as handle:
+        tasks = handle.read()
+    assert "ansible.builtin.template" not in tasks
+
+
+@pytest.mark.parametrize("config, says", [
+    ('{"log_path": "relative/log"}', "field log_path must be an absolute path"),
+    ('{"keychain_path": "/k", "log_path": "/l", "password": "x"}', "unknown field 'password'"),
+    ("[1, 2]", "must hold a JSON object"),
+    ("{not json", "is not JSON"),
+])
+def test_a_bad_configuration_is_refused_before_anything_runs(tmp_path, config, says):
+    script = tmp_path / "macmesh-keychain-unlock"
+    script.write_text(installed(WRAPPER_FILE, tmp_path, config=config))
+    proc = subprocess.run([sys.executable, str(script), "status"], stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                          universal_newlines=True, check=False)
+    assert proc.returncode == 78, proc.stderr
+    assert str(tmp_path / "wrapper.json") in proc.stderr and says in proc.stderr
+
+
+def test_a_configuration_others_can_write_is_refused(tmp_path):
+    log = tmp_path / "log"
+    log.write_text("")
+    for name in ("macmesh-keychain-unlock", "macmesh-sign"):
+        script = tmp_path / name
+        script.write_text(installed(WRAPPER_FILE if name == "macmesh-keychain-unlock" else SIGN_FILE, tmp_path,
+                                    log_path=str(log)))
+        (tmp_path / "wrapper.json").chmod(0o666)
+        proc = subprocess.run([sys.executable, str(script), "--help"], stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                              universal_newlines=True, check=False)
+        assert proc.returncode == 78 and "writable by no one else" in proc.stderr, (name, proc.stderr)
+    assert log.read_text() == ""
+
+
+def test_without_a_configuration_the_layout_defaults_apply(tmp_path):
+    script = tmp_path / "macmesh-keychain-unlock"
+    script.write_text(installed(WRAPPER_FILE, tmp_path, config=False))
+    proc = subprocess.run([sys.executable, str(script), "status"], stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                          universal_newlines=True, check=False)
+    assert proc.returncode == 73, proc.stderr
+    assert "cannot append to /Library/Logs/MacMesh/keychain-unlock.log" in proc.stderr
 
 
 def test_unlock_sends_the_password_on_stdin_only(wrapper):
@@ -176,14 +235,12 @@ def test_refuses_to_run_unaudited(wrapper):
     assert calls(wrapper.state) == []
 
 
-def test_rendered_wrapper_runs_on_python_3_9(tmp_path):
-    """macOS /usr/bin/python3 is 3.9: vermin must find nothing newer in the rendered wrapper."""
+def test_shipped_scripts_run_on_python_3_9(tmp_path):
+    """macOS /usr/bin/python3 is 3.9: vermin must find nothing newer in the shipped scripts."""
     vermin = os.path.join(os.path.dirname(sys.executable), "vermin")
     if not os.path.exists(vermin):
         pytest.skip("vermin is not installed next to this Python")
-    script = tmp_path / "macmesh_keychain_unlock.py"
-    script.write_text(render())
-    result = subprocess.run([vermin, "--target=3.9-", "--no-tips", "--violations", str(script)],
+    result = subprocess.run([vermin, "--target=3.9-", "--no-tips", "--violations", WRAPPER_FILE, SIGN_FILE],
                             capture_output=True, text=True, check=False)
     assert result.returncode == 0, result.stdout + result.stderr
 
@@ -222,15 +279,12 @@ def test_unlock_that_does_not_take_is_reported(wrapper):
 
 # --- macmesh-sign: unlock, sign, lock in one process ---------------------------------------------
 
-SIGN_TEMPLATE = os.path.join(os.path.dirname(TEMPLATE), "macmesh-sign.py.j2")
 
 
 @pytest.fixture
 def signer(wrapper, tmp_path):
     """Run macmesh-sign against the same stub security plus a stub codesign."""
-    with open(SIGN_TEMPLATE) as handle:
-        template = jinja2.Template(handle.read(), keep_trailing_newline=True, undefined=jinja2.StrictUndefined)
-    text = template.render(unlock_wrapper_keychain_default=KEYCHAIN, unlock_wrapper_log_path=str(wrapper.log))
+    text = installed(SIGN_FILE, tmp_path, log_path=str(wrapper.log))
     stub = tmp_path / "security"
     # The stub security answers list-keychains too (for the search-list re-assert).
     stub.write_text(stub.read_text().replace(
@@ -307,8 +361,8 @@ def test_issuer_name_reads_the_der_issuer(tmp_path):
             .issuer_name(issuer).public_key(key.public_key()).serial_number(12345678901234567890)
             .not_valid_before(now).not_valid_after(now + datetime.timedelta(days=1)).sign(key, hashes.SHA256()))
     namespace = {}
-    with open(SIGN_TEMPLATE) as handle:
-        source = handle.read().replace("{{ unlock_wrapper_keychain_default }}", "/k").replace("{{ unlock_wrapper_log_path }}", "/l")
+    with open(SIGN_FILE) as handle:
+        source = handle.read()
     exec(compile(source.replace('if __name__ == "__main__":', "if False:"), "macmesh-sign", "exec"), namespace)
     der = cert.public_bytes(serialization.Encoding.DER)
     assert namespace["issuer_name"](der) == "Apple Worldwide Developer Relations Certification Authority (G3)"

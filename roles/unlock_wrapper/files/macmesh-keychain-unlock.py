@@ -14,29 +14,34 @@ unlock  reads the keychain password from file descriptor 3 (one line, at most on
 lock    locks the keychain.
 status  prints "unlocked" or "locked".
 
-Every call appends one JSON line to {{ unlock_wrapper_log_path }}: ts, correlation_id
+Every call appends one JSON line to the audit log (LOG_PATH, or log_path in CONFIG_PATH): ts, correlation_id
 (MACMESH_CORRELATION_ID or a new uuid4), user, keychain, action, latency_ms, result, state, error.
 The password is never logged; error texts from `security` are scrubbed of it.
 
 Exit codes: 0 ok, 2 wrong password, 3 keychain not found, 4 keychain locked after unlock,
 1 other `security` failure, 64 usage, 65 password refused (empty, too long or outside the
 alphabet), 66 file descriptor 3 not open, 73 log file not writable (nothing was attempted),
+78 the configuration file (CONFIG_PATH) is unsafe or invalid (nothing was attempted),
 124 a security call did not finish within 30 s (stopped; the message names the likely causes).
 """
 
 import datetime
+import errno
 import json
 import os
 import pwd
 import re
+import stat
 import subprocess
 import sys
 import time
 import uuid
 
 SECURITY = "/usr/bin/security"
-DEFAULT_KEYCHAIN = "{{ unlock_wrapper_keychain_default }}"
-LOG_PATH = "{{ unlock_wrapper_log_path }}"
+# The mesh layout's defaults (plugins/module_utils/_layout.py); CONFIG_PATH moves them on a node.
+DEFAULT_KEYCHAIN = "/Users/ci-build/Library/Keychains/ci-build.keychain-db"
+LOG_PATH = "/Library/Logs/MacMesh/keychain-unlock.log"
+CONFIG_PATH = "/usr/local/etc/macmesh/wrapper.json"
 PASSWORD_FD = 3
 MAX_PASSWORD = 1024
 SAFE_SECRET = re.compile(r"[A-Za-z0-9_.,:+=@%/-]+")
@@ -48,7 +53,7 @@ NO_INTERACTION = "User interaction is not allowed."
 RETURNED = re.compile(r"[A-Za-z-]+: returned -?[0-9]+")
 
 EX_OK, EX_FAIL, EX_WRONG_PASSWORD, EX_NOT_FOUND, EX_STILL_LOCKED = 0, 1, 2, 3, 4
-EX_USAGE, EX_DATAERR, EX_NOINPUT, EX_CANTCREAT, EX_TIMEOUT = 64, 65, 66, 73, 124
+EX_USAGE, EX_DATAERR, EX_NOINPUT, EX_CANTCREAT, EX_CONFIG, EX_TIMEOUT = 64, 65, 66, 73, 78, 124
 SECURITY_TIMEOUT = 30
 
 
@@ -180,6 +185,43 @@ def do_unlock(keychain, password):
 ACTIONS = {"unlock": do_unlock, "lock": do_lock, "status": do_status}
 
 
+def configure():
+    """Take the node's layout paths from CONFIG_PATH, written by the unlock_wrapper role.
+
+    The file is optional (the built-in defaults are the mesh layout's); when present it must be a
+    regular file owned by this script's owner and writable by no one else, holding a JSON object with
+    only the keys keychain_path and log_path, each an absolute path in [A-Za-z0-9_.,:+=@%/-].
+    """
+    global DEFAULT_KEYCHAIN, LOG_PATH
+    try:
+        fd = os.open(CONFIG_PATH, os.O_RDONLY | os.O_NOFOLLOW)
+    except OSError as exc:
+        if exc.errno == errno.ENOENT:
+            return
+        raise WrapperError(EX_CONFIG, "%s cannot be read (%s)" % (CONFIG_PATH, exc.strerror))
+    with os.fdopen(fd, "rb") as handle:
+        info = os.fstat(handle.fileno())
+        owner = os.stat(os.path.abspath(__file__)).st_uid
+        if not stat.S_ISREG(info.st_mode) or info.st_uid != owner or info.st_mode & 0o022:
+            raise WrapperError(EX_CONFIG, "%s must be a regular file owned by uid %d and writable by no one else"
+                           % (CONFIG_PATH, owner))
+        try:
+            config = json.loads(handle.read(65536).decode("utf-8"))
+        except ValueError as exc:
+            raise WrapperError(EX_CONFIG, "%s is not JSON (%s)" % (CONFIG_PATH, exc))
+    if not isinstance(config, dict):
+        raise WrapperError(EX_CONFIG, "%s must hold a JSON object" % CONFIG_PATH)
+    for key in sorted(config):
+        value = config[key]
+        if key not in ("keychain_path", "log_path"):
+            raise WrapperError(EX_CONFIG, "%s: unknown field %r (known: keychain_path, log_path)" % (CONFIG_PATH, key))
+        if not isinstance(value, str) or not value.startswith("/") or not SAFE_SECRET.fullmatch(value):
+            raise WrapperError(EX_CONFIG, "%s: field %s must be an absolute path in [A-Za-z0-9_.,:+=@%%/-]"
+                           % (CONFIG_PATH, key))
+    DEFAULT_KEYCHAIN = config.get("keychain_path", DEFAULT_KEYCHAIN)
+    LOG_PATH = config.get("log_path", LOG_PATH)
+
+
 def parse_args(argv):
     action, keychain = "unlock", DEFAULT_KEYCHAIN
     args = list(argv)
@@ -216,6 +258,12 @@ def open_log():
 
 def main(argv):
     started = time.monotonic()
+    try:
+        configure()
+    except WrapperError as exc:
+        # Nothing attempted, nothing logged: the configuration names the log.
+        sys.stderr.write("macmesh-keychain-unlock: %s\n" % exc)
+        return exc.code
     record = {
         "ts": datetime.datetime.now(datetime.timezone.utc).strftime("%Y-%m-%dT%H:%M:%S.%fZ"),
         "correlation_id": correlation_id(),

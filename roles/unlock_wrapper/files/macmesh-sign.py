@@ -13,13 +13,14 @@ Usage:
 5. locks the keychain again, whatever happened.
 --no-unlock skips steps 1 and 3 (a probe of what signing does with the keychain as it is).
 
-Every run appends one JSON line to {{ unlock_wrapper_log_path }}: ts, correlation_id, user, keychain,
+Every run appends one JSON line to the audit log (LOG_PATH, or log_path in CONFIG_PATH): ts, correlation_id, user, keychain,
 action "sign", tool, identity (the -s/--sign SHA-1 or name), latency_ms, result, rc, error. Never the
 password (error texts are scrubbed of it).
 
 Exit codes: the tool's own status when it ran; 2 wrong password, 3 keychain not found, 4 still
 locked after unlock, 5 the chain of the identity is incomplete (missing intermediate), 64 usage,
 65 password refused, 66 FD 3 not open, 73 log not writable, 75 search-list lock busy,
+78 the configuration file (CONFIG_PATH) is unsafe or invalid,
 124 the tool did not finish within --timeout (it was killed; the message names the likely causes).
 """
 
@@ -30,6 +31,7 @@ import json
 import os
 import pwd
 import re
+import stat
 import subprocess
 import sys
 import time
@@ -37,8 +39,10 @@ import uuid
 
 SECURITY = "/usr/bin/security"
 TOOLS = {"codesign": "/usr/bin/codesign", "productsign": "/usr/bin/productsign"}
-DEFAULT_KEYCHAIN = "{{ unlock_wrapper_keychain_default }}"
-LOG_PATH = "{{ unlock_wrapper_log_path }}"
+# The mesh layout's defaults (plugins/module_utils/_layout.py); CONFIG_PATH moves them on a node.
+DEFAULT_KEYCHAIN = "/Users/ci-build/Library/Keychains/ci-build.keychain-db"
+LOG_PATH = "/Library/Logs/MacMesh/keychain-unlock.log"
+CONFIG_PATH = "/usr/local/etc/macmesh/wrapper.json"
 PASSWORD_FD = 3
 MAX_PASSWORD = 1024
 SAFE_SECRET = re.compile(r"[A-Za-z0-9_.,:+=@%/-]+")
@@ -55,7 +59,8 @@ TIMEOUT_CAUSES = (
     "'apple:' (set-key-partition-list -S apple-tool:,apple:); or a dialog is waiting on the screen"
 )
 
-EX_CHAIN, EX_USAGE, EX_DATAERR, EX_NOINPUT, EX_CANTCREAT, EX_TEMPFAIL, EX_TIMEOUT = 5, 64, 65, 66, 73, 75, 124
+EX_CHAIN, EX_USAGE, EX_DATAERR, EX_NOINPUT, EX_CANTCREAT, EX_TEMPFAIL = 5, 64, 65, 66, 73, 75
+EX_CONFIG, EX_TIMEOUT = 78, 124
 
 
 class SignError(Exception):
@@ -229,6 +234,43 @@ def issuer_name(der):
         return None
 
 
+def configure():
+    """Take the node's layout paths from CONFIG_PATH, written by the unlock_wrapper role.
+
+    The file is optional (the built-in defaults are the mesh layout's); when present it must be a
+    regular file owned by this script's owner and writable by no one else, holding a JSON object with
+    only the keys keychain_path and log_path, each an absolute path in [A-Za-z0-9_.,:+=@%/-].
+    """
+    global DEFAULT_KEYCHAIN, LOG_PATH
+    try:
+        fd = os.open(CONFIG_PATH, os.O_RDONLY | os.O_NOFOLLOW)
+    except OSError as exc:
+        if exc.errno == errno.ENOENT:
+            return
+        raise SignError(EX_CONFIG, "%s cannot be read (%s)" % (CONFIG_PATH, exc.strerror))
+    with os.fdopen(fd, "rb") as handle:
+        info = os.fstat(handle.fileno())
+        owner = os.stat(os.path.abspath(__file__)).st_uid
+        if not stat.S_ISREG(info.st_mode) or info.st_uid != owner or info.st_mode & 0o022:
+            raise SignError(EX_CONFIG, "%s must be a regular file owned by uid %d and writable by no one else"
+                           % (CONFIG_PATH, owner))
+        try:
+            config = json.loads(handle.read(65536).decode("utf-8"))
+        except ValueError as exc:
+            raise SignError(EX_CONFIG, "%s is not JSON (%s)" % (CONFIG_PATH, exc))
+    if not isinstance(config, dict):
+        raise SignError(EX_CONFIG, "%s must hold a JSON object" % CONFIG_PATH)
+    for key in sorted(config):
+        value = config[key]
+        if key not in ("keychain_path", "log_path"):
+            raise SignError(EX_CONFIG, "%s: unknown field %r (known: keychain_path, log_path)" % (CONFIG_PATH, key))
+        if not isinstance(value, str) or not value.startswith("/") or not SAFE_SECRET.fullmatch(value):
+            raise SignError(EX_CONFIG, "%s: field %s must be an absolute path in [A-Za-z0-9_.,:+=@%%/-]"
+                           % (CONFIG_PATH, key))
+    DEFAULT_KEYCHAIN = config.get("keychain_path", DEFAULT_KEYCHAIN)
+    LOG_PATH = config.get("log_path", LOG_PATH)
+
+
 def parse_args(argv):
     keychain, timeout, do_unlock = DEFAULT_KEYCHAIN, 120, True
     args = list(argv)
@@ -254,6 +296,12 @@ def parse_args(argv):
 
 def main(argv):
     started = time.monotonic()
+    try:
+        configure()
+    except SignError as exc:
+        # Nothing attempted, nothing logged: the configuration names the log.
+        sys.stderr.write("macmesh-sign: %s\n" % exc)
+        return exc.code
     correlation = os.environ.get("MACMESH_CORRELATION_ID", "")
     record = {
         "ts": datetime.datetime.now(datetime.timezone.utc).strftime("%Y-%m-%dT%H:%M:%S.%fZ"),
