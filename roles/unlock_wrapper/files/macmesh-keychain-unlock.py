@@ -203,8 +203,8 @@ def configure():
         info = os.fstat(handle.fileno())
         owner = os.stat(os.path.abspath(__file__)).st_uid
         if not stat.S_ISREG(info.st_mode) or info.st_uid != owner or info.st_mode & 0o022:
-            raise WrapperError(EX_CONFIG, "%s must be a regular file owned by uid %d and writable by no one else"
-                           % (CONFIG_PATH, owner))
+            message = "must be a regular file owned by uid %d and writable by no one else" % owner
+            raise WrapperError(EX_CONFIG, "%s %s" % (CONFIG_PATH, message))
         try:
             config = json.loads(handle.read(65536).decode("utf-8"))
         except ValueError as exc:
@@ -216,8 +216,8 @@ def configure():
         if key not in ("keychain_path", "log_path"):
             raise WrapperError(EX_CONFIG, "%s: unknown field %r (known: keychain_path, log_path)" % (CONFIG_PATH, key))
         if not isinstance(value, str) or not value.startswith("/") or not SAFE_SECRET.fullmatch(value):
-            raise WrapperError(EX_CONFIG, "%s: field %s must be an absolute path in [A-Za-z0-9_.,:+=@%%/-]"
-                           % (CONFIG_PATH, key))
+            message = "field %s must be an absolute path in [A-Za-z0-9_.,:+=@%%/-]" % key
+            raise WrapperError(EX_CONFIG, "%s: %s" % (CONFIG_PATH, message))
     DEFAULT_KEYCHAIN = config.get("keychain_path", DEFAULT_KEYCHAIN)
     LOG_PATH = config.get("log_path", LOG_PATH)
 

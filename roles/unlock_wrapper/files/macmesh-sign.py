@@ -213,20 +213,20 @@ def _tlv(data, pos):
 def issuer_name(der):
     """'CN (OU)' of a certificate's issuer, read with a minimal DER walk (stdlib only)."""
     try:
-        _, start, _ = _tlv(der, 0)           # Certificate
-        _, pos, _ = _tlv(der, start)         # TBSCertificate
-        tag, _, end = _tlv(der, pos)
+        _tag, start, _end = _tlv(der, 0)     # Certificate
+        _tag, pos, _end = _tlv(der, start)   # TBSCertificate
+        tag, _start, end = _tlv(der, pos)
         if tag == 0xA0:                      # [0] version
             pos = end
-        for _ in range(2):                   # serialNumber, signature
-            _, _, pos = _tlv(der, pos)
-        _, pos, name_end = _tlv(der, pos)    # issuer Name
+        for _index in range(2):              # serialNumber, signature
+            _tag, _start, pos = _tlv(der, pos)
+        _tag, pos, name_end = _tlv(der, pos)  # issuer Name
         values = {}
         while pos < name_end:
-            _, rdn, pos = _tlv(der, pos)
-            _, attr, _ = _tlv(der, rdn)
-            _, oid_start, oid_end = _tlv(der, attr)
-            _, value_start, value_end = _tlv(der, oid_end)
+            _tag, rdn, pos = _tlv(der, pos)
+            _tag, attr, _end = _tlv(der, rdn)
+            _tag, oid_start, oid_end = _tlv(der, attr)
+            _tag, value_start, value_end = _tlv(der, oid_end)
             values[bytes(der[oid_start:oid_end])] = der[value_start:value_end].decode("utf-8", "replace")
         cn, ou = values.get(b"\x55\x04\x03"), values.get(b"\x55\x04\x0b")
         return "%s (%s)" % (cn, ou) if cn and ou else cn
@@ -252,8 +252,8 @@ def configure():
         info = os.fstat(handle.fileno())
         owner = os.stat(os.path.abspath(__file__)).st_uid
         if not stat.S_ISREG(info.st_mode) or info.st_uid != owner or info.st_mode & 0o022:
-            raise SignError(EX_CONFIG, "%s must be a regular file owned by uid %d and writable by no one else"
-                           % (CONFIG_PATH, owner))
+            message = "must be a regular file owned by uid %d and writable by no one else" % owner
+            raise SignError(EX_CONFIG, "%s %s" % (CONFIG_PATH, message))
         try:
             config = json.loads(handle.read(65536).decode("utf-8"))
         except ValueError as exc:
@@ -265,8 +265,8 @@ def configure():
         if key not in ("keychain_path", "log_path"):
             raise SignError(EX_CONFIG, "%s: unknown field %r (known: keychain_path, log_path)" % (CONFIG_PATH, key))
         if not isinstance(value, str) or not value.startswith("/") or not SAFE_SECRET.fullmatch(value):
-            raise SignError(EX_CONFIG, "%s: field %s must be an absolute path in [A-Za-z0-9_.,:+=@%%/-]"
-                           % (CONFIG_PATH, key))
+            message = "field %s must be an absolute path in [A-Za-z0-9_.,:+=@%%/-]" % key
+            raise SignError(EX_CONFIG, "%s: %s" % (CONFIG_PATH, message))
     DEFAULT_KEYCHAIN = config.get("keychain_path", DEFAULT_KEYCHAIN)
     LOG_PATH = config.get("log_path", LOG_PATH)
 

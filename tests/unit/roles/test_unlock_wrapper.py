@@ -280,7 +280,6 @@ def test_unlock_that_does_not_take_is_reported(wrapper):
 # --- macmesh-sign: unlock, sign, lock in one process ---------------------------------------------
 
 
-
 @pytest.fixture
 def signer(wrapper, tmp_path):
     """Run macmesh-sign against the same stub security plus a stub codesign."""
