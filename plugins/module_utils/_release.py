@@ -276,6 +276,14 @@ def _manifest(manifest, path, base, check_files):
                                "is %r but %s says %r" % (manifest["version"], out["path"], frozen.get("version")))
         if not os.path.isdir(out["profiles_dir"]):
             raise ReleaseError(path, "manifest.profiles_dir", "%s is not a directory" % out["profiles_dir"])
+        # Every file the manifest names must be there: found now, not by a node's copy mid-rotation.
+        missing = sorted(entry["filename"] for entry in frozen["profiles"] if isinstance(entry, dict)
+                         and isinstance(entry.get("filename"), str)
+                         and not os.path.isfile(os.path.join(out["profiles_dir"], entry["filename"])))
+        if missing:
+            raise ReleaseError(path, "manifest.profiles_dir", "%s does not hold %s, which %s names (%d of %d missing): "
+                               "give the directory that holds the profile files (rotate_profiles_dir)"
+                               % (out["profiles_dir"], missing[0], out["path"], len(missing), len(frozen["profiles"])))
         expiries = [entry.get("expires") for entry in frozen["profiles"] if isinstance(entry, dict)]
         expiries = [value for value in expiries if isinstance(value, str)]
         out["expires"] = min(expiries) if expiries else None

@@ -43,6 +43,8 @@ def write_manifest(root, version, digit, expires):
              "certificates": [NEW if version != "v1" else OLD], "devices": 0, "provisions_all_devices": False,
              "sha256": "0" * 64}
     manifest = build_manifest([entry], version)
+    with open(os.path.join(folder, entry["filename"]), "wb") as handle:
+        handle.write(b"a profile")
     path = os.path.join(folder, "profiles.json")
     with open(path, "w") as handle:
         json.dump(manifest, handle)

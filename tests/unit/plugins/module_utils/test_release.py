@@ -27,6 +27,8 @@ def write_manifest(root, version, uuid_digit, expires="2027-06-01T00:00:00Z"):
              "bundle_id": "app", "platforms": ["iOS"], "created": "2026-01-01T00:00:00Z", "expires": expires,
              "certificates": [], "devices": [], "provisions_all_devices": False, "sha256": "0" * 64}
     manifest = build_manifest([entry], version)
+    with open(os.path.join(folder, entry["filename"]), "wb") as handle:
+        handle.write(b"a profile")
     path = os.path.join(folder, "profiles.json")
     with open(path, "w") as handle:
         json.dump(manifest, handle)
@@ -325,3 +327,19 @@ def test_stage_revocation_refuses_to_leave_nothing(mesh):
         _release.stage_revocation(mesh["releases"], "v1-revoke", [OLD])
     with pytest.raises(_release.ReleaseError, match="one of the compromised identities"):
         _release.stage_revocation(mesh["releases"], "v1-revoke", [OLD], [{"sha1": OLD, "p12": "x", "passphrase": {"var": "a"}}])
+
+
+def test_stage_refuses_a_profiles_dir_without_the_profile_files(mesh):
+    """Found at the gate, before any node copies anything (the rotation drills once rolled back the
+    canary on a copy error because the profiles sat in a sub-directory of the manifest's)."""
+    path, _manifest = write_manifest(mesh["root"], "v2", 2)
+    p12 = write_p12(mesh["root"], "new.p12")
+    elsewhere = os.path.join(mesh["root"], "empty")
+    os.makedirs(elsewhere)
+    with pytest.raises(_release.ReleaseError) as caught:
+        _release.stage(mesh["releases"], "v2", {"path": path, "profiles_dir": elsewhere},
+                       [{"sha1": NEW, "name": "Apple Distribution: New", "src": p12, "passphrase": {"var": "vault_new"}}])
+    message = str(caught.value)
+    assert "manifest.profiles_dir" in message and elsewhere in message and "p.mobileprovision" in message
+    assert "rotate_profiles_dir" in message
+    assert not os.path.exists(os.path.join(mesh["releases"], "v2"))
