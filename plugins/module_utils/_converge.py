@@ -9,7 +9,7 @@
 """The compliance converge's decisions: what the mesh must look like, which reads count, what to repair.
 
 ``audit`` turns the desired state (a release, see ``_release``), the node layout and every node's
-registered ``signing_info`` and ``secret_scan`` results into the ``mesh_parity`` verdict, the facts
+registered ``signing_info`` result (with its secret scan, or a separate ``secret_scan`` result) into the ``mesh_parity`` verdict, the facts
 the report shows, the nodes enforce may repair and those it must leave alone (a node that runs a
 newer release is never taken back), and the one-line verdict. The playbook only sequences it.
 
@@ -40,20 +40,39 @@ def _usable(read):
             and not read.get("skipped"))
 
 
+def _scan_into(read, scan, source):
+    """Merge a secret scan result into ``read``: its findings as ``secrets``, or why there are none."""
+    if isinstance(scan, Mapping) and "findings" in scan:
+        read["secrets"] = scan["findings"]
+    elif isinstance(scan, Mapping) and not scan.get("skipped"):
+        unavailable = dict(read.get("unavailable") or {})
+        unavailable["secrets"] = "%s: %s" % (source, scan.get("msg") or "no result")
+        read["unavailable"] = unavailable
+
+
 def collect_reads(hosts, reads, scans):
-    """{host: read}: each usable signing_info read gets its secret scan's findings (or why it has none)."""
+    """{host: read}: each usable signing_info read with its secret scan's findings (or why it has none).
+
+    The scan comes from the read itself when signing_info ran it (its ``secret_scan`` option: the
+    converge's one call per node), else from the separately registered ``secret_scan`` result in
+    ``scans``. The read's own ``secret_scan`` entry is replaced by ``secrets`` (the findings).
+    """
     facts = {}
     for host in hosts:
         read = reads.get(host)
-        scan = scans.get(host)
         if _usable(read):
             read = dict(read)
-            if isinstance(scan, Mapping) and "findings" in scan:
-                read["secrets"] = scan["findings"]
-            elif isinstance(scan, Mapping) and not scan.get("skipped"):
-                unavailable = dict(read.get("unavailable") or {})
-                unavailable["secrets"] = "secret_scan: %s" % (scan.get("msg") or "no result")
+            unavailable = dict(read.get("unavailable") or {})
+            if "secret_scan" in read:
+                inline = read.pop("secret_scan")
+                reason = unavailable.pop("secret_scan", None)
                 read["unavailable"] = unavailable
+                if isinstance(inline, Mapping):
+                    _scan_into(read, inline, "secret_scan")
+                else:
+                    unavailable["secrets"] = "secret_scan: %s" % (reason or "no result")
+            else:
+                _scan_into(read, scans.get(host), "secret_scan")
         facts[host] = read
     return facts
 

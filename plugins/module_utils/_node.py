@@ -57,6 +57,8 @@ XCODE_PROFILE_DIRS = (
     "Library/MobileDevice/Provisioning Profiles",
     "Library/Developer/Xcode/UserData/Provisioning Profiles",
 )
+SUDO = "/usr/bin/sudo"
+ENV = "/usr/bin/env"
 SW_VERS = "/usr/bin/sw_vers"
 SYSTEM_PROFILER = "/usr/sbin/system_profiler"
 SNTP = "/usr/bin/sntp"
@@ -73,6 +75,29 @@ def _sha256_file(path):
     return digest.hexdigest()
 
 
+def security_user(euid, user, user_uid):
+    """The user the ``security`` commands must switch to, or None when they run as the caller.
+
+    ``security`` reads the search list, the default keychain and the unlock state of the running user
+    (uid and ``HOME``), and only a keychain's owner can inspect it. A reader running as root (the converge's
+    one call per node, which also scans the node for stray credentials) therefore runs them as ``user``;
+    ``user_uid`` is None when the user does not exist, and then sudo's own refusal is what gets recorded.
+    """
+    if euid != 0 or user_uid == 0 or user in ("root", "0"):
+        return None
+    return user
+
+
+def as_user(user, argv):
+    """``argv`` run as ``user`` from root, the way become_user runs a module: ``sudo -n -H -u <user> --``.
+
+    ``-n``: never prompt (root needs no password); ``-H``: the user's HOME; ``env LC_ALL=C`` because sudo's
+    env_reset may drop the caller's LC_ALL, and the error classification reads English messages. Only argv
+    goes through sudo; a secret stays on the standard input (``security -i``), never on the command line.
+    """
+    return [SUDO, "-n", "-H", "-u", user, "--", ENV, "LC_ALL=C"] + [str(arg) for arg in argv]
+
+
 def _first_line(text):
     lines = [line.strip() for line in (text or "").splitlines() if line.strip()]
     return lines[0] if lines else ""
@@ -81,12 +106,14 @@ def _first_line(text):
 class NodeReader(object):
     """Reads one part of the node at a time; records why a value is missing in ``unavailable``."""
 
-    def __init__(self, module, user, home):
+    def __init__(self, module, user, home, run_as=None):
         self.module = module
         self.user = user
         self.home = home
+        self.run_as = run_as
         self.unavailable = {}
-        self.security = SecurityRunner(self._run)
+        # Only the user-scoped commands (security) switch user; files and system commands are read as the caller.
+        self.security = SecurityRunner(self._run_as_user if run_as else self._run)
 
     def _run(self, argv, data=None):
         """run_command with LC_ALL=C that reports a missing binary as a failed command."""
@@ -94,6 +121,9 @@ class NodeReader(object):
             return self.module.run_command(argv, data=data, environ_update={"LC_ALL": "C"}, handle_exceptions=False)
         except (IOError, OSError) as exc:
             return 127, "", "%s: %s" % (argv[0], exc)
+
+    def _run_as_user(self, argv, data=None):
+        return self._run(as_user(self.run_as, argv), data=data)
 
     def missing(self, field, reason):
         self.unavailable[field] = reason

@@ -15,8 +15,9 @@ author:
 short_description: Evaluate every node's signing read against the current release
 version_added: 0.2.0
 description:
-  - Runs on the controller, once per audit. It collects every node's registered M(macmesh.signing.signing_info) and
-    M(macmesh.signing.secret_scan) results and builds the expected state from the release (manifest, declared identities,
+  - Runs on the controller, once per audit. It collects every node's registered M(macmesh.signing.signing_info)
+    result, with the secret scan it ran (its O(macmesh.signing.signing_info#module:secret_scan) option, the converge's
+    one call per node) or else a separately registered M(macmesh.signing.secret_scan) result, and builds the expected state from the release (manifest, declared identities,
     policy, layout, the shipped wrapper's sha256). It then evaluates the mesh with the same checks as the
     P(macmesh.signing.mesh_parity#filter) filter.
   - Returns the verdict, the facts the report shows, and the repair plan for enforce mode. The plan lists the nodes
@@ -46,7 +47,9 @@ options:
     type: str
     default: macmesh_signing
   secrets_var:
-    description: The variable each host registered its secret_scan result in.
+    description:
+      - The variable each host registered a separate M(macmesh.signing.secret_scan) result in.
+      - Only used for a host whose signing_info result has no C(secret_scan) of its own.
     type: str
     default: macmesh_secrets
   per_runner_identities:
@@ -81,7 +84,7 @@ parity:
   returned: success
   type: dict
 facts:
-  description: Host -> the read that was evaluated (with C(secrets) merged in).
+  description: Host -> the read that was evaluated (the scan's findings as C(secrets), in place of C(secret_scan)).
   returned: success
   type: dict
 report_facts:

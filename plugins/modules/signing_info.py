@@ -21,8 +21,12 @@ description:
     null, and RV(unavailable) says why. Only invalid option values make the task fail.
   - The one exception to "never changes" is O(keychain_password) - the lock settings of a locked keychain
     can only be read unlocked, so with that option the module unlocks it, reads the settings and locks it again.
-  - Run it as the signing user (C(become_user=ci-build)). C(security) reads that user's search list and
-    default keychain from the running user and its C(HOME), and a keychain can only be inspected by its owner.
+  - C(security) reads the search list and default keychain of the running user and its C(HOME), and a keychain
+    can only be inspected by its owner. Run it as the signing user (C(become_user=ci-build)), or as root
+    (C(become=true)) - then every C(security) command runs as O(user) through C(/usr/bin/sudo -n -H -u <user> --),
+    in the same login session, which is what C(become_user) does; files and the other commands are read as root.
+  - With O(secret_scan) (run as root), the same call also scans the node for stray credentials with the
+    scan of M(macmesh.signing.secret_scan); the converge's audit reads each node in this one call.
 author:
   - macmesh.signing maintainers (@macmesh)
 extends_documentation_fragment:
@@ -34,7 +38,7 @@ options:
     description:
       - The signing user. Its home directory gives the defaults of O(keychain) and O(profile_dirs), and
         RV(profile_dirs) reports whether this user can write to each profile directory.
-      - The module warns when it does not run as this user.
+      - The module warns when it runs neither as this user nor as root.
     type: str
     default: ci-build
   keychain:
@@ -90,6 +94,33 @@ options:
     description: The release record the node keeps (written by bootstrap, converge and rotate).
     type: path
     default: /Library/MacMesh/release.json
+  secret_scan:
+    description:
+      - Also scan the node for stray credentials, with the same scan and options as M(macmesh.signing.secret_scan),
+        and return it as RV(secret_scan). Not set - no scan.
+      - Run as root for the scan to see every home directory.
+    type: dict
+    suboptions:
+      paths:
+        description: Files or directories to scan; see M(macmesh.signing.secret_scan).
+        type: list
+        elements: path
+        required: true
+      allowlist:
+        description: Shell-style patterns of the places where credentials are allowed.
+        type: list
+        elements: str
+        default: []
+      kinds:
+        description: The kinds of finding to look for. The default is all of them.
+        type: list
+        elements: str
+        choices: [github_token, gitlab_token, aws_access_key, private_key, kubeconfig, pkcs12, asc_api_key]
+        default: [github_token, gitlab_token, aws_access_key, private_key, kubeconfig, pkcs12, asc_api_key]
+      max_file_size:
+        description: Files larger than this many bytes are not read. Their names are still checked.
+        type: int
+        default: 1048576
   agent:
     description:
       - Where the V(agent) part looks; see RV(agent). Keys C(ramdisk) (default C(/Volumes/MacMeshNotary)),
@@ -111,11 +142,22 @@ notes:
     An owner can always change the mode, so a directory the user owns counts as writable. ACLs are not evaluated.
   - With O(keychain_password) and a locked keychain, also C(security -i) with C(unlock-keychain),
     C(show-keychain-info) and C(lock-keychain) on its standard input.
+  - Run as root for another O(user), each C(security) command is C(/usr/bin/sudo -n -H -u <user> -- /usr/bin/env
+    LC_ALL=C /usr/bin/security ...); only its arguments pass through sudo, a password stays on the standard input.
 seealso:
   - module: macmesh.signing.keychain_identity
 """
 
 EXAMPLES = r"""
+- name: Read the node and scan it for stray credentials, in one call as root
+  macmesh.signing.signing_info:
+    user: ci-build
+    secret_scan:
+      paths: [/Users, /private/tmp]
+      allowlist: [/Users/*/Library/Keychains]
+  become: true
+  register: signing
+
 - name: Read the signing state of the node
   macmesh.signing.signing_info:
   become: true
@@ -327,6 +369,19 @@ agent:
       from the runner identity file) and C(secret_versions) (name -> version from the node's record).
   returned: when V(agent) is in O(gather)
   type: dict
+secret_scan:
+  description:
+    - The result of the secret scan, as M(macmesh.signing.secret_scan) returns it - C(findings) (path, kind, line;
+      never the value), C(summary), C(scanned_files), C(skipped_files) and C(missing).
+    - Null when the scan could not run; RV(unavailable) says why under C(secret_scan).
+  returned: when O(secret_scan) is set
+  type: dict
+  sample:
+    findings: [{path: /Users/ci-build/.config/gh/hosts.yml, kind: github_token, line: 3}]
+    summary: /Users/ci-build/.config/gh/hosts.yml (github_token, line 3)
+    scanned_files: 1423
+    skipped_files: 12
+    missing: []
 unavailable:
   description:
     - Why a value is null, keyed by the name of the value (C(keychain.timeout) for a field inside RV(keychain),
@@ -344,7 +399,8 @@ import pwd
 from ansible.module_utils.basic import AnsibleModule
 from ansible_collections.macmesh.signing.plugins.module_utils import _layout
 from ansible_collections.macmesh.signing.plugins.module_utils._agent import AGENT_OPTIONS, read_agent
-from ansible_collections.macmesh.signing.plugins.module_utils._node import FIELDS, PARTS, XCODE_PROFILE_DIRS, NodeReader
+from ansible_collections.macmesh.signing.plugins.module_utils._node import FIELDS, PARTS, XCODE_PROFILE_DIRS, NodeReader, security_user
+from ansible_collections.macmesh.signing.plugins.module_utils._secret_scan import KINDS, ScanOptionError, run_scan
 
 
 def main():
@@ -360,6 +416,12 @@ def main():
             gather=dict(type="list", elements="str", choices=PARTS + ["agent"], default=PARTS),
             agent=dict(type="dict", default={}),
             release_state_path=dict(type="path", default=_layout.LAYOUT["release_state_path"]),
+            secret_scan=dict(type="dict", options=dict(
+                paths=dict(type="list", elements="path", required=True),
+                allowlist=dict(type="list", elements="str", default=[]),
+                kinds=dict(type="list", elements="str", choices=KINDS, default=KINDS),
+                max_file_size=dict(type="int", default=1048576),
+            )),
         ),
         supports_check_mode=True,
     )
@@ -371,18 +433,20 @@ def main():
         module.fail_json(msg="ntp_server: %r is not a host name." % params["ntp_server"])
     try:
         entry = pwd.getpwnam(user)
-        home = entry.pw_dir
-        if os.geteuid() != entry.pw_uid:
-            module.warn("signing_info runs as uid %d, not as %s: the search list and default keychain "
-                        "are those of the running user. Use become_user: %s." % (os.geteuid(), user, user))
+        home, user_uid = entry.pw_dir, entry.pw_uid
     except KeyError:
-        home = "/Users/" + user
+        home, user_uid = "/Users/" + user, None
         module.warn("user %s does not exist on this node." % user)
+    # As root: security runs as the user through sudo (same session, as become_user); otherwise as the caller.
+    run_as = security_user(os.geteuid(), user, user_uid)
+    if run_as is None and user_uid is not None and os.geteuid() != user_uid:
+        module.warn("signing_info runs as uid %d, not as %s: the search list and default keychain "
+                    "are those of the running user. Use become_user: %s, or become root." % (os.geteuid(), user, user))
     keychain = params["keychain"] or os.path.join(home, "Library/Keychains/%s.keychain-db" % user)
     profile_dirs = params["profile_dirs"] or [os.path.join(home, d) for d in XCODE_PROFILE_DIRS]
     gather = set(params["gather"])
 
-    reader = NodeReader(module, user, home)
+    reader = NodeReader(module, user, home, run_as=run_as)
     result = dict((field, None) for part in PARTS for field in FIELDS.get(part, (part,)))
     for part in PARTS:
         if part not in gather:
@@ -421,6 +485,15 @@ def main():
         result["agent"], agent_unavailable = read_agent(
             reader._run, **dict((AGENT_OPTIONS[key], value) for key, value in params["agent"].items()))
         reader.unavailable.update(agent_unavailable)
+    if params["secret_scan"] is not None:
+        # Issue 14: the converge reads a node in one call; the scan is the module's (module_utils/_secret_scan.py).
+        try:
+            result["secret_scan"] = run_scan(params["secret_scan"])
+        except ScanOptionError as exc:
+            module.fail_json(msg=str(exc))
+        except (IOError, OSError, RuntimeError, ValueError) as exc:
+            # Never lose the signing read to the scan: the audit reports the missing scan instead.
+            result["secret_scan"] = reader.missing("secret_scan", "the scan stopped: %s" % exc)
     result["unavailable"] = reader.unavailable
     module.exit_json(changed=False, **result)
 

@@ -26,6 +26,7 @@ from ansible_collections.macmesh.signing.plugins.modules import signing_info
 from ansible_collections.macmesh.signing.tests.unit import cms_factory as factory
 
 SECURITY = "/usr/bin/security"
+SUDO_PREFIX = ("/usr/bin/sudo", "-n", "-H", "-u", "ci-build", "--", "/usr/bin/env", "LC_ALL=C")
 USER_UID = 501
 STAFF_GID = 20
 FIXTURES = os.path.join(os.path.dirname(__file__), "..", "..", "fixtures", "profiles")
@@ -143,6 +144,11 @@ class Node:
         }
         self.calls = []
         self.stdin = []
+        # (argv prefix, argv) of every command that went through sudo (signing_info run as root).
+        self.sudo = []
+        self.sudo_refuses = None  # sudo's own error text, to fake a refusal
+        # By default the module runs as the signing user (become_user), as the role tasks run it.
+        monkeypatch.setattr(signing_info.os, "geteuid", lambda: USER_UID)
         entry = Pwd("ci-build", "*", USER_UID, STAFF_GID, "CI", str(self.home), "/bin/zsh")
         monkeypatch.setattr(_node.pwd, "getpwnam", lambda name: entry if name == "ci-build" else _raise(KeyError(name)))
         monkeypatch.setattr(_node.grp, "getgrall", lambda: [Grp("staff", "*", STAFF_GID, ["ci-build"]), Grp("admin", "*", 80, [])])
@@ -151,6 +157,12 @@ class Node:
     def run(self, argv, data=None, environ_update=None, handle_exceptions=True, **kwargs):
         assert environ_update == {"LC_ALL": "C"}
         assert handle_exceptions is False
+        if argv[0] == SUDO_PREFIX[0]:
+            prefix, argv = tuple(argv[:len(SUDO_PREFIX)]), argv[len(SUDO_PREFIX):]
+            self.sudo.append((prefix, tuple(argv)))
+            if self.sudo_refuses:
+                self.calls.append(tuple(argv))
+                return (1, "", self.sudo_refuses)
         # Only `security -i` gets a standard input (where a secret may travel).
         assert (data is not None) == (tuple(argv) == (SECURITY, "-i"))
         self.calls.append(tuple(argv))
@@ -506,9 +518,112 @@ def test_unknown_user_does_not_fail(node, capsys):
     assert "does not exist" in json.dumps(result["warnings"])
 
 
-def test_warns_when_not_running_as_user(node, capsys):
+def test_warns_when_not_running_as_user(node, capsys, monkeypatch):
+    monkeypatch.setattr(signing_info.os, "geteuid", lambda: USER_UID + 1)
     result = run_module(capsys, node.args(gather=["macos_version"]))
     assert "become_user: ci-build" in json.dumps(result["warnings"])
+
+
+# --- run as root: security as the user through sudo (issue 14) -----------------------------------
+
+@pytest.mark.parametrize("euid,user,uid,expected", [
+    (0, "ci-build", USER_UID, "ci-build"),      # root reads for the CI user: switch
+    (0, "ghost", None, "ghost"),                # unknown user: sudo refuses, and that is recorded
+    (USER_UID, "ci-build", USER_UID, None),     # become_user already: no sudo
+    (USER_UID + 1, "ci-build", USER_UID, None),  # another unprivileged user: cannot switch (warned)
+    (0, "root", 0, None),
+    (0, "toor", 0, None),                       # uid 0 under another name is root already
+])
+def test_security_user(euid, user, uid, expected):
+    assert _node.security_user(euid, user, uid) == expected
+
+
+def test_as_root_every_security_command_runs_as_the_user(node, capsys, monkeypatch):
+    monkeypatch.setattr(signing_info.os, "geteuid", lambda: 0)
+    node.install_version({UUID_A + ".mobileprovision": generated(UUID_A, "Example App AppStore")})
+    node.link_xcode_dirs()
+    node.install_wrapper()
+    result = run_module(capsys, node.args())
+    assert "failed" not in result
+    assert result["identity_hash"] == hashlib.sha256(IDENTITY_LINES).hexdigest()
+    assert result["search_list"] == ["/Users/runner/Library/Keychains/login.keychain-db"]
+    assert result["keychain"]["locked"] is False
+    security_calls = [call for call in node.calls if call[0] == SECURITY]
+    assert len(security_calls) == 6
+    # Each of them, and only them, through `sudo -n -H -u ci-build -- env LC_ALL=C`.
+    assert node.sudo == [(SUDO_PREFIX, call) for call in security_calls]
+    assert not [warning for warning in result.get("warnings", []) if "become_user" in warning]
+
+
+def test_as_root_the_keychain_password_stays_on_stdin(node, capsys, monkeypatch):
+    monkeypatch.setattr(signing_info.os, "geteuid", lambda: 0)
+    kc = str(node.keychain)
+    node.commands[(SECURITY, "show-keychain-info", kc)] = locked(kc)
+    node.commands[(SECURITY, "-i")] = show_info(kc, "lock-on-sleep timeout=3600s")
+    result = run_module(capsys, node.args(gather=["keychain"], keychain_password=KC_PASSWORD))
+    assert (result["keychain"]["lock_on_sleep"], result["keychain"]["timeout"]) == (True, 3600)
+    assert node.sudo == [(SUDO_PREFIX, (SECURITY, "show-keychain-info", kc)), (SUDO_PREFIX, (SECURITY, "-i"))]
+    (script,) = node.stdin
+    assert KC_PASSWORD in script
+    assert all(KC_PASSWORD not in " ".join(prefix + call) for prefix, call in node.sudo)
+
+
+def test_as_root_a_sudo_refusal_is_recorded_not_fatal(node, capsys, monkeypatch):
+    monkeypatch.setattr(signing_info.os, "geteuid", lambda: 0)
+    node.sudo_refuses = "sudo: a password is required\n"
+    result = run_module(capsys, node.args(gather=["identities", "search_list", "macos_version"]))
+    assert "failed" not in result
+    assert result["identities"] is None and result["search_list"] is None
+    assert "sudo: a password is required" in result["unavailable"]["identities"]
+    assert "sudo: a password is required" in result["unavailable"]["search_list"]
+    assert result["macos_version"] == "14.3.1"  # not user-scoped: read as root
+
+
+# --- secret_scan: the converge's one read per node (issue 14) ------------------------------------
+
+# Assembled at run time so that this file never looks like a leak.
+GLPAT = "gl" + "pat-" + "xY9_zAbCdEfGhIjKlMnO"
+
+
+def test_secret_scan_in_the_same_call(node, capsys, tmp_path):
+    stray = tmp_path / "scan" / "Users" / "ci-build" / ".gitlab-token"
+    stray.parent.mkdir(parents=True)
+    stray.write_text("CI_TOKEN=%s\n" % GLPAT)
+    allowed = tmp_path / "scan" / "Users" / "ci-build" / "Library" / "Keychains" / "token"
+    allowed.parent.mkdir(parents=True)
+    allowed.write_text(GLPAT)
+    result = run_module(capsys, node.args(gather=["macos_version"], secret_scan={
+        "paths": [str(tmp_path / "scan"), str(tmp_path / "nope")], "allowlist": ["*/Library/Keychains"]}))
+    assert "failed" not in result
+    assert result["macos_version"] == "14.3.1"
+    scan = result["secret_scan"]
+    assert scan["findings"] == [{"path": str(stray), "kind": "gitlab_token", "line": 1}]
+    assert scan["summary"] == "%s (gitlab_token, line 1)" % stray
+    assert scan["missing"] == [str(tmp_path / "nope")]
+    assert scan["scanned_files"] == 1
+    assert GLPAT not in json.dumps(result)
+
+
+def test_no_secret_scan_unless_asked(node, capsys):
+    result = run_module(capsys, node.args(gather=["macos_version"]))
+    assert "secret_scan" not in result and "secret_scan" not in result["unavailable"]
+
+
+def test_secret_scan_bad_option_fails_naming_the_field(node, capsys, tmp_path):
+    result = run_module(capsys, node.args(gather=["macos_version"], secret_scan={"paths": [str(tmp_path)], "max_file_size": 0}))
+    assert result["failed"] is True and "secret_scan.max_file_size" in result["msg"]
+
+
+def test_a_failed_scan_keeps_the_signing_read(node, capsys, monkeypatch, tmp_path):
+    def broken(options):
+        raise OSError(24, "Too many open files")
+
+    monkeypatch.setattr(signing_info, "run_scan", broken)
+    result = run_module(capsys, node.args(gather=["macos_version"], secret_scan={"paths": [str(tmp_path)]}))
+    assert "failed" not in result
+    assert result["macos_version"] == "14.3.1"
+    assert result["secret_scan"] is None
+    assert "Too many open files" in result["unavailable"]["secret_scan"]
 
 
 @pytest.mark.parametrize("args,fragment", [
