@@ -63,8 +63,9 @@ class ActionModule(ActionBase):
             scans[host] = self._templar.template(host_vars.get(args["secrets_var"])) if args["secrets_var"] in host_vars else None
         manifest_path = (desired.get("manifest") or {}).get("path")
         try:
-            with open(manifest_path) as handle:
-                manifest = json.load(handle)
+            with open(manifest_path, "rb") as handle:
+                raw = handle.read()
+            manifest = json.loads(raw.decode("utf-8"))
         except (IOError, OSError, TypeError, ValueError) as exc:
             return {"failed": True, "msg": "macmesh.signing.mesh_audit: release.manifest.path: %s cannot be read (%s)"
                     % (manifest_path, exc)}
@@ -85,6 +86,17 @@ class ActionModule(ActionBase):
                                      agent=agent, secret_versions=versions)
         except (_converge.AuditInputError, _parity.ParityInputError) as exc:
             return {"failed": True, "msg": "macmesh.signing.mesh_audit: %s" % exc}
+        if args["bootstrap"] is not None:
+            # Issue 14: which bootstrap hosts may skip the roles the read covers (decision in _converge).
+            inputs = {}
+            for host in hosts:
+                host_vars = hostvars[host] if host in hostvars else {}
+                inputs[host] = dict((name, (self._templar.template(host_vars.get(name)), expected))
+                                    for name, expected in args["bootstrap"]["inputs"].items() if name in host_vars)
+            result["bootstrap"] = _converge.bootstrap_plan(
+                result["parity"], result["facts"], desired,
+                _converge.expected_version_files(manifest, hashlib.sha256(raw).hexdigest()), inputs,
+                full=args["bootstrap"]["full"], keep_previous=args["bootstrap"]["keep_previous"])
         result["changed"] = False
         result["wrapper_sha256"] = wrapper_sha256
         result["correlation_id"] = args["correlation_id"] or "converge-%s-%s" % (

@@ -38,6 +38,11 @@ ARGUMENT_SPECS = {
         "wrapper_sha256": {"type": "str"},
         "before": {"type": "dict"},
         "correlation_id": {"type": "str"},
+        "bootstrap": {"type": "dict", "options": {
+            "full": {"type": "bool", "default": False},
+            "inputs": {"type": "dict", "default": {}},
+            "keep_previous": {"type": "bool", "default": True},
+        }},
     },
     'rotation': {
         "step": {"type": "str", "required": True, "choices": ["gate", "plan", "close"]},

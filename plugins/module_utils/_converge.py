@@ -20,9 +20,10 @@ from __future__ import absolute_import, division, print_function
 
 __metaclass__ = type
 
+import re
 from collections.abc import Mapping
 
-from ansible_collections.macmesh.signing.plugins.module_utils import _layout, _parity
+from ansible_collections.macmesh.signing.plugins.module_utils import _layout, _parity, _release
 
 # Findings that enforce must not "repair": taking the node back would undo a rotation.
 NO_REPAIR_CODES = ("RELEASE_AHEAD", "RELEASE_MISMATCH", "SECRET_FOUND")
@@ -190,3 +191,116 @@ def audit(desired, layout, manifest, wrapper_sha256, hosts, groups, reads, scans
     }
     out.update(verdict(parity, before))
     return out
+
+
+# --- bootstrap: which nodes may skip the roles the read fully covers (issue 14) ---------------------
+
+# The roles a compliant node skips: everything they own is checked by the read (the parity checks and
+# profile_store_problems). The other roles stay on every node; docs/performance.md says why.
+FAST_PATH_SKIPS = ("profile_mounts", "search_list")
+_VERSION_RE = re.compile(r"^[0-9a-f]{64}\Z")
+_STAGING_RE = re.compile(r"^\.[0-9a-f]{64}\.staging\Z")
+PROFILE_OWNER = "root"
+VERSION_DIR_MODE = "0555"
+PROFILE_FILE_MODE = "0444"
+
+
+def expected_version_files(manifest, manifest_sha256):
+    """{name: sha256} of a published version directory: the manifest's profiles and profiles.json itself."""
+    files = dict((item["filename"], item["sha256"]) for item in manifest.get("profiles") or []
+                 if isinstance(item, Mapping) and item.get("filename"))
+    files["profiles.json"] = manifest_sha256
+    return files
+
+
+def profile_store_problems(store, manifest_sha, files, keep_previous=True):
+    """What the profile_mounts role would change under the profile root (empty: nothing), from the read.
+
+    The same checks as the role's verify of a published version (files and their sha256, root-owned,
+    0444 files in a 0555 directory, nothing else), its links (``current`` on the manifest's version,
+    no ``previous`` unless kept) and its clean-up (no other version or staging directory).
+    """
+    if not isinstance(store, Mapping):
+        return ["profile_store: not read"]
+    version = store.get("version")
+    if store.get("current") != manifest_sha or not isinstance(version, Mapping):
+        return ["current: %s, expected %s" % (store.get("current"), manifest_sha)]
+    problems = []
+    if version.get("owner") != PROFILE_OWNER or version.get("mode") != VERSION_DIR_MODE:
+        problems.append("%s: owner/mode %s %s, expected %s %s" % (version.get("path"), version.get("owner"),
+                                                                  version.get("mode"), PROFILE_OWNER, VERSION_DIR_MODE))
+    found = version.get("files") or {}
+    for name in sorted(set(files) - set(found)):
+        problems.append("%s: file missing" % name)
+    for name in sorted(set(found) - set(files)):
+        problems.append("%s: not in the manifest" % name)
+    for name in sorted(set(found) & set(files)):
+        entry = found[name] or {}
+        if entry.get("type") != "file" or entry.get("sha256") != files[name]:
+            problems.append("%s: sha256 %s, expected %s" % (name, entry.get("sha256"), files[name]))
+        if entry.get("owner") != PROFILE_OWNER or entry.get("mode") != PROFILE_FILE_MODE:
+            problems.append("%s: owner/mode %s %s, expected %s %s" % (name, entry.get("owner"), entry.get("mode"),
+                                                                      PROFILE_OWNER, PROFILE_FILE_MODE))
+    previous = store.get("previous")
+    if previous is not None and not keep_previous:
+        problems.append("previous: %s, but no previous version is kept" % previous)
+    keep = set([manifest_sha] + ([previous] if previous and keep_previous else []))
+    for name in store.get("entries") or []:
+        if (_VERSION_RE.match(name) or _STAGING_RE.match(name)) and name not in keep:
+            problems.append("%s: a version or staging directory the role removes" % name)
+    return problems
+
+
+def _same_release(record, desired):
+    return _release.relation(record, desired) == "same"
+
+
+def bootstrap_plan(parity, facts, desired, files, inputs=None, full=False, keep_previous=True):
+    """Which bootstrap hosts skip the FAST_PATH_SKIPS roles (``fast``) and why the others get every role (``full``).
+
+    A host is on the fast path only when its read is usable, the converge's repair plan would leave it
+    alone (no error finding), nothing could not be read (no FACT_UNAVAILABLE), it records the current
+    release, the profile store is what profile_mounts leaves (profile_store_problems), and the role
+    inputs it would get are the release's (``inputs``: {host: {var: (effective, expected)}}, e.g. an
+    extra var that overrides the release's manifest). No mesh-wide error may stand, and ``full``
+    (macmesh_bootstrap_full=true) sends every host through every role.
+    """
+    hosts = sorted(facts)
+    reasons = dict((host, []) for host in hosts)
+    if full:
+        for host in hosts:
+            reasons[host].append("macmesh_bootstrap_full=true")
+    if desired.get("source") != "release" or desired.get("serial") is None:
+        for host in hosts:
+            reasons[host].append("no release: the inventory's role variables are the desired state")
+    mesh_errors = sorted(set(item.get("code") for item in parity.get("findings") or []
+                             if not item.get("host") and item.get("severity") == "error"))
+    if mesh_errors:
+        for host in hosts:
+            reasons[host].append("mesh: %s" % ", ".join(mesh_errors))
+    by_host = {}
+    for item in parity.get("findings") or []:
+        if item.get("host") in reasons and (item.get("severity") == "error" or item.get("code") == "FACT_UNAVAILABLE"):
+            by_host.setdefault(item["host"], set()).add(item["code"])
+    manifest_sha = (desired.get("manifest") or {}).get("sha256")
+    for host in hosts:
+        read = facts.get(host)
+        if not _usable(read):
+            reasons[host].append("no usable read")
+            continue
+        if by_host.get(host):
+            reasons[host].append("findings: %s" % ", ".join(sorted(by_host[host])))
+        if not _same_release(read.get("release_state"), desired):
+            recorded = ((read.get("release_state") or {}).get("release") or {}) if isinstance(
+                read.get("release_state"), Mapping) else {}
+            reasons[host].append("records release %s (serial %s), current is %s (serial %s)" % (
+                recorded.get("version"), recorded.get("serial"), desired.get("version"), desired.get("serial")))
+        problems = profile_store_problems(read.get("profile_store"), manifest_sha, files, keep_previous)
+        if problems:
+            reasons[host].append("profiles: %s" % "; ".join(problems))
+        for name, (effective, expected) in sorted(((inputs or {}).get(host) or {}).items()):
+            if effective != expected:
+                reasons[host].append("%s differs from the release" % name)
+    return {"fast": [host for host in hosts if not reasons[host]],
+            "full": dict((host, why) for host, why in reasons.items() if why),
+            "skips": list(FAST_PATH_SKIPS)}

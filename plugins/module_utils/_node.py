@@ -410,6 +410,42 @@ class NodeReader(object):
                 manifest_path, manifest["sha256"], version_dir))
         return {"sha256": manifest["sha256"], "version": manifest.get("version"), "path": version_dir}
 
+    def profile_store(self, profile_root):
+        """What profile_mounts owns under ``profile_root``, for the bootstrap's fast path (issue 14).
+
+        ``entries`` (names in the root: the version directories, ``current``, ``previous``, leftovers)
+        and ``current``/``previous`` (link targets), plus the active version directory's owner, mode
+        and its files (owner, mode, sha256). Small: a version directory holds a few profiles.
+        """
+        store = {"root": profile_root, "entries": None, "current": None, "previous": None, "version": None}
+        try:
+            store["entries"] = sorted(os.listdir(profile_root))
+        except OSError as exc:
+            return self.missing("profile_store", "%s: %s" % (profile_root, exc))
+        for link in ("current", "previous"):
+            path = os.path.join(profile_root, link)
+            if os.path.islink(path):
+                store[link] = os.readlink(path)
+        if store["current"] is None:
+            return store
+        version_dir = os.path.realpath(os.path.join(profile_root, "current"))
+        try:
+            st = os.lstat(version_dir)
+            version = {"path": version_dir, "owner": self._user_name(st.st_uid), "mode": "%04o" % stat.S_IMODE(st.st_mode),
+                       "files": {}}
+            for name in sorted(os.listdir(version_dir)):
+                path = os.path.join(version_dir, name)
+                entry_st = os.lstat(path)
+                entry = {"owner": self._user_name(entry_st.st_uid), "mode": "%04o" % stat.S_IMODE(entry_st.st_mode),
+                         "type": "file" if stat.S_ISREG(entry_st.st_mode) else "other", "sha256": None}
+                if entry["type"] == "file":
+                    entry["sha256"] = _sha256_file(path)
+                version["files"][name] = entry
+        except (IOError, OSError) as exc:
+            return self.missing("profile_store", "%s: %s" % (version_dir, exc))
+        store["version"] = version
+        return store
+
     def wrapper(self, path):
         try:
             return {"path": path, "sha256": _sha256_file(path)}

@@ -69,6 +69,27 @@ options:
   correlation_id:
     description: The audit's correlation id (reports, logs). Default - C(converge-<UTC time>-<8 random characters>).
     type: str
+  bootstrap:
+    description:
+      - Also decide which hosts the bootstrap may take through its fast path (RV(bootstrap)) - a host without an error
+        finding, without a fact it could not read, that records the current release, whose profile store (the read's
+        C(profile_store) part) is what the profile_mounts role leaves, and whose role inputs are the release's.
+    type: dict
+    suboptions:
+      full:
+        description: Every host gets every role (C(macmesh_bootstrap_full=true)).
+        type: bool
+        default: false
+      inputs:
+        description:
+          - Variable name -> the value the release gives it. A host where the variable is set to another value (an
+            extra var, a host var) gets every role.
+        type: dict
+        default: {}
+      keep_previous:
+        description: Whether the release keeps the previous profile version (C(previous) link) for rollback.
+        type: bool
+        default: true
 """
 
 EXAMPLES = r"""
@@ -112,6 +133,15 @@ correlation_id:
   description: The audit's correlation id.
   returned: success
   type: str
+bootstrap:
+  description:
+    - C(fast) (hosts that skip the roles in C(skips)), C(full) (host -> why it gets every role) and C(skips).
+  returned: when O(bootstrap) is set
+  type: dict
+  sample:
+    fast: [hk-mini-1]
+    full: {us-mini-1: ["records release None (serial None), current is 2026.12-r1 (serial 3)"]}
+    skips: [profile_mounts, search_list]
 wrapper_sha256:
   description: The wrapper sha256 that was expected.
   returned: success

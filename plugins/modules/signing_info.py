@@ -84,10 +84,11 @@ options:
       - V(certificates) gives RV(certificates); it reuses the identities read by V(identities) when both are gathered.
       - V(profiles) gives RV(profiles), RV(profile_dirs) and RV(duplicate_uuids).
       - V(agent) gives RV(agent); it is only read when named.
+      - V(profile_store) gives RV(profile_store); it is only read when named.
     type: list
     elements: str
     choices: [identities, certificates, keychain, search_list, default_keychain, profiles, active_manifest, wrapper,
-              hardware_fingerprint, macos_version, clock_offset, release_state, agent]
+              hardware_fingerprint, macos_version, clock_offset, release_state, agent, profile_store]
     default: [identities, certificates, keychain, search_list, default_keychain, profiles, active_manifest, wrapper,
               hardware_fingerprint, macos_version, clock_offset, release_state]
   release_state_path:
@@ -382,6 +383,14 @@ secret_scan:
     scanned_files: 1423
     skipped_files: 12
     missing: []
+profile_store:
+  description:
+    - What the profile_mounts role owns under O(profile_root) - C(root), C(entries) (the names in it), C(current) and
+      C(previous) (link targets, null when absent) and C(version), the active version directory (C(path), C(owner),
+      C(mode) and C(files) - name -> C(owner), C(mode), C(type) (V(file) or V(other)) and C(sha256)).
+    - Null when O(profile_root) cannot be listed (RV(unavailable) says why).
+  returned: when V(profile_store) is in O(gather)
+  type: dict
 unavailable:
   description:
     - Why a value is null, keyed by the name of the value (C(keychain.timeout) for a field inside RV(keychain),
@@ -413,7 +422,7 @@ def main():
             profile_root=dict(type="path", default=_layout.LAYOUT["profile_root"]),
             wrapper_path=dict(type="path", default=_layout.LAYOUT["wrapper_path"]),
             ntp_server=dict(type="str", default=_layout.LAYOUT["ntp_server"]),
-            gather=dict(type="list", elements="str", choices=PARTS + ["agent"], default=PARTS),
+            gather=dict(type="list", elements="str", choices=PARTS + ["agent", "profile_store"], default=PARTS),
             agent=dict(type="dict", default={}),
             release_state_path=dict(type="path", default=_layout.LAYOUT["release_state_path"]),
             secret_scan=dict(type="dict", options=dict(
@@ -485,6 +494,8 @@ def main():
         result["agent"], agent_unavailable = read_agent(
             reader._run, **dict((AGENT_OPTIONS[key], value) for key, value in params["agent"].items()))
         reader.unavailable.update(agent_unavailable)
+    if "profile_store" in gather:
+        result["profile_store"] = reader.profile_store(params["profile_root"])
     if params["secret_scan"] is not None:
         # Issue 14: the converge reads a node in one call; the scan is the module's (module_utils/_secret_scan.py).
         try:

@@ -10,6 +10,8 @@ The healthy reads are test_parity's baseline mesh; each case changes where the s
 
 import copy
 
+import pytest
+
 from ansible_collections.macmesh.signing.plugins.module_utils import _converge, _parity
 from ansible_collections.macmesh.signing.tests.unit.plugins.module_utils.test_parity import SIGNERS, Mesh
 
@@ -93,3 +95,177 @@ def test_a_finding_from_the_read_is_secret_found_and_never_repaired():
     assert codes == [("SECRET_FOUND", HOST)]
     plan = _converge.repair_plan(parity, facts)
     assert plan["repair"] == [] and plan["refused"] == {HOST: ["SECRET_FOUND"]}
+
+
+# --- bootstrap_plan: which nodes skip profile_mounts and search_list (issue 14) -------------------
+
+from ansible_collections.macmesh.signing.tests.unit.plugins.module_utils.test_parity import MANIFEST  # noqa: E402
+
+MANIFEST_FILE_SHA = "f" * 64
+FILES = _converge.expected_version_files(MANIFEST, MANIFEST_FILE_SHA)
+PREVIOUS = "a" * 64
+RELEASE = {"version": "2026.12-r1", "serial": 3, "sha256": "c" * 64}
+DESIRED = dict(RELEASE, source="release", manifest={"sha256": MANIFEST["sha256"], "version": MANIFEST["version"]})
+
+
+def store(**change):
+    """The profile store profile_mounts leaves: root-owned 0444 files in a 0555 version directory."""
+    files = dict((name, {"owner": "root", "mode": "0444", "type": "file", "sha256": sha}) for name, sha in FILES.items())
+    value = {"root": "/Library/MacMesh/profiles", "entries": sorted(["current", "previous", MANIFEST["sha256"], PREVIOUS]),
+             "current": MANIFEST["sha256"], "previous": PREVIOUS,
+             "version": {"path": "/Library/MacMesh/profiles/" + MANIFEST["sha256"], "owner": "root", "mode": "0555",
+                         "files": files}}
+    value.update(change)
+    return value
+
+
+def compliant_mesh():
+    mesh = Mesh()
+    mesh.expected["release"] = dict(RELEASE)
+    for host, read in mesh.facts.items():
+        read["release_state"] = {"release": dict(RELEASE)}
+        read["profile_store"] = store()
+    return mesh
+
+
+def plan(mesh, **kwargs):
+    facts = _converge.collect_reads(sorted(mesh.facts), mesh.facts, {})
+    parity = _parity.mesh_parity(facts, mesh.groups, mesh.expected)
+    return _converge.bootstrap_plan(parity, facts, kwargs.pop("desired", DESIRED), FILES, **kwargs)
+
+
+def test_a_compliant_mesh_takes_the_fast_path():
+    mesh = compliant_mesh()
+    result = plan(mesh)
+    assert result["fast"] == sorted(mesh.facts) and result["full"] == {}
+    assert result["skips"] == ["profile_mounts", "search_list"]
+
+
+def test_the_operator_forces_the_full_run():
+    mesh = compliant_mesh()
+    result = plan(mesh, full=True)
+    assert result["fast"] == []
+    assert all(why == ["macmesh_bootstrap_full=true"] for why in result["full"].values())
+
+
+def test_inventory_mode_always_takes_the_full_run():
+    result = plan(compliant_mesh(), desired=dict(DESIRED, source="inventory", serial=None))
+    assert result["fast"] == []
+
+
+def test_a_node_with_a_finding_gets_every_role_the_others_do_not():
+    mesh = compliant_mesh()
+    mesh.facts[HOST]["search_list"] = ["/Users/ci-build/Library/Keychains/login.keychain-db"]
+    result = plan(mesh)
+    assert result["full"] == {HOST: ["findings: SEARCH_LIST"]}
+    assert HOST not in result["fast"] and len(result["fast"]) == len(mesh.facts) - 1
+
+
+def test_a_fact_that_could_not_be_read_is_not_compliant():
+    # A warning for the audit (the keychain settings of a locked keychain), but nothing checked them.
+    mesh = compliant_mesh()
+    mesh.facts[HOST]["keychain"]["timeout"] = None
+    mesh.facts[HOST]["unavailable"] = {"keychain.timeout": "security: SecKeychainCopySettings: User interaction is not allowed."}
+    assert plan(mesh)["full"] == {HOST: ["findings: FACT_UNAVAILABLE"]}
+
+
+@pytest.mark.parametrize("record,fragment", [
+    (None, "records release None"),                                          # a new node
+    ({"release": dict(RELEASE, serial=2)}, "records release 2026.12-r1 (serial 2)"),  # behind
+])
+def test_a_node_that_does_not_record_the_current_release_gets_every_role(record, fragment):
+    mesh = compliant_mesh()
+    mesh.facts[HOST]["release_state"] = record
+    why = plan(mesh)["full"][HOST]
+    assert any(fragment in item for item in why), why
+
+
+def test_an_unreachable_or_failed_node_gets_every_role():
+    mesh = compliant_mesh()
+    mesh.facts[HOST] = {"unreachable": True, "msg": "timed out"}
+    assert "no usable read" in plan(mesh)["full"][HOST]
+
+
+def test_a_mesh_wide_error_sends_every_node_through_every_role():
+    mesh = compliant_mesh()
+    mesh.expected["regions"] = mesh.expected["regions"] + ["eu"]  # REGION_EMPTY: a region finding, no host
+    result = plan(mesh)
+    assert result["fast"] == []
+    assert all(why == ["mesh: REGION_EMPTY"] for why in result["full"].values()), result["full"]
+
+
+def test_a_role_input_other_than_the_release_sends_the_node_through_every_role():
+    mesh = compliant_mesh()
+    inputs = {HOST: {"profile_mounts_manifest": ("/tmp/other/profiles.json", "/srv/releases/3/profiles.json")},
+              SIGNERS[1]: {"profile_mounts_manifest": ("/srv/releases/3/profiles.json", "/srv/releases/3/profiles.json")}}
+    result = plan(mesh, inputs=inputs)
+    assert result["full"] == {HOST: ["profile_mounts_manifest differs from the release"]}
+
+
+def _problems(**change):
+    return _converge.profile_store_problems(store(**change), MANIFEST["sha256"], FILES)
+
+
+def test_the_store_profile_mounts_leaves_has_no_problem():
+    assert _problems() == []
+    # The first bootstrap keeps no previous version yet.
+    assert _problems(previous=None, entries=["current", MANIFEST["sha256"]]) == []
+
+
+def _version(**change):
+    value = store()["version"]
+    value.update(change)
+    return value
+
+
+def _files(name, **change):
+    files = dict((key, dict(value)) for key, value in store()["version"]["files"].items())
+    if change.pop("remove", False):
+        del files[name]
+    else:
+        files.setdefault(name, {"owner": "root", "mode": "0444", "type": "file", "sha256": "0" * 64}).update(change)
+    return _version(files=files)
+
+
+@pytest.mark.parametrize("change,fragment", [
+    ({"current": PREVIOUS}, "current: %s, expected" % PREVIOUS),
+    ({"version": None}, "current: "),
+    ({"version": _version(mode="0755")}, "owner/mode root 0755, expected root 0555"),
+    ({"version": _version(owner="ci-build")}, "owner/mode ci-build 0555"),
+    ({"version": _files("profiles.json", remove=True)}, "profiles.json: file missing"),
+    ({"version": _files("notes.txt")}, "notes.txt: not in the manifest"),
+    ({"version": _files("profiles.json", sha256="0" * 64)}, "profiles.json: sha256 " + "0" * 64),
+    ({"version": _files("profiles.json", mode="0644")}, "profiles.json: owner/mode root 0644"),
+    ({"version": _files("profiles.json", type="other", sha256=None)}, "profiles.json: sha256 None"),
+    ({"entries": ["current", "previous", MANIFEST["sha256"], PREVIOUS, "b" * 64]}, "b" * 64 + ": a version or staging"),
+    ({"entries": ["current", MANIFEST["sha256"], "." + "b" * 64 + ".staging"]}, ".staging: a version or staging"),
+])
+def test_what_profile_mounts_would_change_is_a_problem(change, fragment):
+    problems = _problems(**change)
+    assert any(fragment in item for item in problems), problems
+
+
+def test_a_kept_previous_version_is_a_problem_once_the_release_keeps_none():
+    problems = _converge.profile_store_problems(store(), MANIFEST["sha256"], FILES, keep_previous=False)
+    assert problems == ["previous: %s, but no previous version is kept" % PREVIOUS,
+                        PREVIOUS + ": a version or staging directory the role removes"]
+
+
+def test_a_store_that_was_not_read_is_a_problem():
+    assert _converge.profile_store_problems(None, MANIFEST["sha256"], FILES) == ["profile_store: not read"]
+    mesh = compliant_mesh()
+    mesh.facts[HOST]["profile_store"] = None
+    assert plan(mesh)["full"][HOST] == ["profiles: profile_store: not read"]
+
+
+def test_expected_version_files_are_the_profiles_and_the_manifest_file():
+    assert sorted(FILES) == sorted([item["filename"] for item in MANIFEST["profiles"]] + ["profiles.json"])
+    assert FILES["profiles.json"] == MANIFEST_FILE_SHA
+
+
+def test_a_limited_run_decides_for_its_own_hosts():
+    # bootstrap --limit: only the play's hosts are read; the rest of the inventory is not a finding for them.
+    mesh = compliant_mesh()
+    mesh.facts = dict((host, read) for host, read in mesh.facts.items() if host in (HOST, "mini-hk"))
+    result = plan(mesh)
+    assert result["fast"] == sorted([HOST, "mini-hk"]) and result["full"] == {}

@@ -745,3 +745,39 @@ def test_locked_keychain_wrong_password(node, capsys):
     assert result["unavailable"]["keychain.timeout"].startswith("security -i (unlock-keychain, ")
     assert "passphrase you entered is not correct" in result["unavailable"]["keychain.timeout"]
     assert KC_PASSWORD not in json.dumps(result["unavailable"])
+
+
+# --- profile_store: what profile_mounts owns, for the bootstrap's fast path (issue 14) -------------
+
+def test_profile_store_reads_the_version_directory(node, capsys):
+    manifest = node.install_version({UUID_A + ".mobileprovision": generated(UUID_A, "Example App AppStore")})
+    version = node.profile_root / manifest["sha256"]
+    for name in os.listdir(str(version)):
+        os.chmod(str(version / name), 0o444)
+    os.chmod(str(version), 0o555)
+    (node.profile_root / ("." + "b" * 64 + ".staging")).mkdir()
+    result = run_module(capsys, node.args(gather=["profile_store"]))
+    store = result["profile_store"]
+    assert store["entries"] == sorted(["." + "b" * 64 + ".staging", "current", manifest["sha256"]])
+    assert (store["current"], store["previous"]) == (manifest["sha256"], None)
+    assert store["version"]["path"] == str(version)
+    assert (store["version"]["owner"], store["version"]["mode"]) == (_name(0), "0555")
+    files = store["version"]["files"]
+    assert sorted(files) == sorted([UUID_A + ".mobileprovision", "profiles.json"])
+    with open(str(version / "profiles.json"), "rb") as handle:
+        assert files["profiles.json"] == {"owner": _name(0), "mode": "0444", "type": "file",
+                                          "sha256": hashlib.sha256(handle.read()).hexdigest()}
+    assert "profile_store" not in result["unavailable"]
+    # Not one command: the store is read from the file system.
+    assert node.calls == []
+
+
+def test_profile_store_without_a_profile_root(node, capsys):
+    result = run_module(capsys, node.args(gather=["profile_store"]))
+    assert result["profile_store"] is None
+    assert str(node.profile_root) in result["unavailable"]["profile_store"]
+
+
+def test_profile_store_only_when_named(node, capsys):
+    result = run_module(capsys, node.args(gather=["macos_version"]))
+    assert "profile_store" not in result
