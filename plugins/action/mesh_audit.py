@@ -88,11 +88,7 @@ class ActionModule(ActionBase):
             return {"failed": True, "msg": "macmesh.signing.mesh_audit: %s" % exc}
         if args["bootstrap"] is not None:
             # Issue 14: which bootstrap hosts may skip the roles the read covers (decision in _converge).
-            inputs = {}
-            for host in hosts:
-                host_vars = hostvars[host] if host in hostvars else {}
-                inputs[host] = dict((name, (self._templar.template(host_vars.get(name)), expected))
-                                    for name, expected in args["bootstrap"]["inputs"].items() if name in host_vars)
+            inputs = _converge.role_inputs(hosts, hostvars, args["bootstrap"]["inputs"], self._templar.template)
             result["bootstrap"] = _converge.bootstrap_plan(
                 result["parity"], result["facts"], desired,
                 _converge.expected_version_files(manifest, hashlib.sha256(raw).hexdigest()), inputs,

@@ -251,6 +251,21 @@ def profile_store_problems(store, manifest_sha, files, keep_previous=True):
     return problems
 
 
+def role_inputs(hosts, hostvars, expected, template=None):
+    """{host: {var: (its value on the host, the release's)}} for the variables the host has set.
+
+    A variable the host does not set gets the role default, which is what the release assumes.
+    ``template`` resolves a host's raw value (the action's templar).
+    """
+    template = template or (lambda value: value)
+    out = {}
+    for host in hosts:
+        host_vars = hostvars[host] if host in hostvars else {}
+        out[host] = dict((name, (template(host_vars.get(name)), value))
+                         for name, value in (expected or {}).items() if name in host_vars)
+    return out
+
+
 def _same_release(record, desired):
     return _release.relation(record, desired) == "same"
 

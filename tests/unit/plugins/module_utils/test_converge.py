@@ -269,3 +269,12 @@ def test_a_limited_run_decides_for_its_own_hosts():
     mesh.facts = dict((host, read) for host, read in mesh.facts.items() if host in (HOST, "mini-hk"))
     result = plan(mesh)
     assert result["fast"] == sorted([HOST, "mini-hk"]) and result["full"] == {}
+
+
+def test_role_inputs_are_the_variables_a_host_sets():
+    hostvars = {"a": {"profile_mounts_manifest": "{{ other }}", "unrelated": 1}, "b": {}}
+    got = _converge.role_inputs(["a", "b", "c"], hostvars, {"profile_mounts_manifest": "/r/profiles.json",
+                                                            "search_list_user": "ci-build"},
+                                template=lambda value: "/tmp/other.json" if value == "{{ other }}" else value)
+    assert got == {"a": {"profile_mounts_manifest": ("/tmp/other.json", "/r/profiles.json")}, "b": {}, "c": {}}
+    assert _converge.role_inputs(["a"], hostvars, None) == {"a": {}}
