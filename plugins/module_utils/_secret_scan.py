@@ -22,10 +22,8 @@ import os
 import re
 import stat
 
-from ansible.module_utils.basic import AnsibleModule
-
-# Patterns are written so that this file does not match itself: a copy of the module left in a
-# temporary directory must not turn into a finding.
+# Patterns are written so that this file does not match itself: a copy of the module (which carries
+# this file) left in a temporary directory must not turn into a finding.
 LINE_PATTERNS = (
     ("github_token", re.compile(r"\b(?:gh[pousr]_[A-Za-z0-9]{36,}|github_pat_[A-Za-z0-9_]{22,})")),
     ("gitlab_token", re.compile(r"\bglpat-[A-Za-z0-9_\-]{20,}")),

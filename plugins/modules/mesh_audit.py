@@ -17,8 +17,8 @@ version_added: 0.2.0
 description:
   - Runs on the controller, once per audit. It collects every node's registered M(macmesh.signing.signing_info)
     result, with the secret scan it ran (its O(macmesh.signing.signing_info#module:secret_scan) option, the converge's
-    one call per node) or else a separately registered M(macmesh.signing.secret_scan) result, and builds the expected state from the release (manifest, declared identities,
-    policy, layout, the shipped wrapper's sha256). It then evaluates the mesh with the same checks as the
+    one call per node) or else a separately registered M(macmesh.signing.secret_scan) result, and builds the expected
+    state from the release (manifest, declared identities, policy, layout, the shipped wrapper's sha256). It then evaluates the mesh with the same checks as the
     P(macmesh.signing.mesh_parity#filter) filter.
   - Returns the verdict, the facts the report shows, and the repair plan for enforce mode. The plan lists the nodes
     with error findings that a re-apply of the roles fixes. It leaves alone the nodes that run a newer release or

@@ -135,13 +135,7 @@ missing:
 
 from ansible.module_utils.basic import AnsibleModule
 # The scan lives in module_utils so that signing_info's converge read runs the same one (issue 14).
-from ansible_collections.macmesh.signing.plugins.module_utils._secret_scan import (  # noqa: F401  (tests use them)
-    KINDS,
-    ScanOptionError,
-    run_scan,
-    scan,
-    summary,
-)
+from ansible_collections.macmesh.signing.plugins.module_utils._secret_scan import KINDS, ScanOptionError, run_scan
 
 
 def main():

@@ -425,7 +425,8 @@ def main():
             gather=dict(type="list", elements="str", choices=PARTS + ["agent", "profile_store"], default=PARTS),
             agent=dict(type="dict", default={}),
             release_state_path=dict(type="path", default=_layout.LAYOUT["release_state_path"]),
-            secret_scan=dict(type="dict", options=dict(
+            # Where to scan (paths, patterns): no secret in it.
+            secret_scan=dict(type="dict", no_log=False, options=dict(
                 paths=dict(type="list", elements="path", required=True),
                 allowlist=dict(type="list", elements="str", default=[]),
                 kinds=dict(type="list", elements="str", choices=KINDS, default=KINDS),
