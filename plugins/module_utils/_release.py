@@ -515,6 +515,9 @@ def node_state(desired_state, signer):
                     "sha256": desired_state.get("sha256")},
         "manifest": {"version": desired_state["manifest"].get("version"), "sha256": desired_state["manifest"].get("sha256")},
         "identities": sorted(item["sha1"] for item in desired_state["identities"]) if signer else [],
+        # Whether the previous profile version is still the rollback target: a retire changes only
+        # this (and the identities), so a node that has not dropped it is not done with the retire.
+        "keep_previous": bool(desired_state.get("keep_previous", True)),
     }
 
 

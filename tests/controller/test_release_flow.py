@@ -157,6 +157,7 @@ def test_a_profile_not_issued_for_the_new_identity_is_refused(ctl):
 
 
 def test_rotation_stages_plans_and_promotes_only_when_every_region_is_green(ctl):
+    show_gate = {"name": "show gate", "ansible.builtin.debug": {"msg": "GATE={{ rotate_gate | to_json }}"}}
     plan = {"name": "plan", "macmesh.signing.rotation": {"step": "plan", "gate": "{{ rotate_gate }}",
                                                          "canary_region": "hk", "serial": 1},
             "register": "rotate_plan"}
@@ -189,6 +190,11 @@ def test_rotation_stages_plans_and_promotes_only_when_every_region_is_green(ctl)
     assert ctl.current() == "v2"
     statuses = dict((v, json.load(open(os.path.join(ctl.releases, v, "release.json")))["status"]) for v in ("v1", "v2"))
     assert statuses == {"v1": "superseded", "v2": "current"}
+    # The same command again after the promotion (an operator re-runs a completed rotation): the
+    # gate passes, nothing is staged again, the plan says every node is there already.
+    proc = ctl.play([gate_task(manifest=ctl.v2, identities=new_identities(ctl)), show_gate], hostvars)
+    assert proc.returncode == 0, proc.stdout[-4000:]
+    assert ctl.current() == "v2"
 
 
 def test_plan_refuses_an_unread_region_and_names_the_exclusion(ctl):

@@ -157,6 +157,11 @@ def test_promote_then_retire(mesh):
     after = _release.read_desired(mesh["releases"])
     assert [item["sha1"] for item in after["identities"]] == [NEW]
     assert after["keep_previous"] is False
+    # What a node records tells a retired node from one that still keeps the rollback version, even
+    # when the identities are already the same (a revoke removed the old one during the overlap).
+    same_identities = dict(desired, identities=view["identities"])
+    assert _release.node_state(view, True) != _release.node_state(same_identities, True)
+    assert _release.node_state(view, True) == _release.node_state(after, True)
 
 
 def test_retire_and_promote_refuse_wrong_status(mesh):
