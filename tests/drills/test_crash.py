@@ -20,7 +20,6 @@ DRILL_POINTS=all (``make drills``) tries every task boundary; otherwise two poin
 a task and one reboot (``make test``). DRILL_POINTS=3,17,40 picks points by hand.
 """
 
-import json
 import os
 import signal
 import subprocess
@@ -29,27 +28,15 @@ import time
 import pytest
 
 from conftest import DRILL_STATS
-from labkit import KEYCHAIN, PROFILE_ROOT
+from drillkit import kill_env, node_problems, read_log
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 NODE = os.environ.get("DRILL_NODE", "hk-mini-01")
 SAMPLE = 2
-# Where the product writes on a node, and where a secret or a p12 must never be left.
-WRITTEN_JSON = "/Library/MacMesh"
-SEARCHED = "/Users /Library/MacMesh /usr/local /tmp /private /var/tmp /root /etc"
-SECRET_FILES_OK = (KEYCHAIN,)
 
 
 def _env(lab, log, kill_at=0, delay=0.0):
-    env = dict(lab.env)
-    env.update({
-        "ANSIBLE_CALLBACK_PLUGINS": os.path.join(HERE, "callback_plugins"),
-        "ANSIBLE_CALLBACKS_ENABLED": "drill_kill",
-        "DRILL_LOG": log,
-        "DRILL_KILL_AT": str(kill_at),
-        "DRILL_KILL_DELAY": str(delay),
-    })
-    return env
+    return dict(lab.env, **kill_env(log, kill_at, delay))
 
 
 def _bootstrap(lab, log, kill_at=0, delay=0.0, timeout=900):
@@ -68,8 +55,7 @@ def _bootstrap(lab, log, kill_at=0, delay=0.0, timeout=900):
 
 
 def _tasks(log):
-    with open(log, encoding="utf-8") as handle:
-        return [line.rstrip("\n").split("\t", 1) for line in handle if line.strip()]
+    return read_log(log)[0]
 
 
 @pytest.fixture(scope="module")
@@ -103,37 +89,7 @@ def _points(total):
 
 def check_invariants(lab, node):
     """What must hold on the node after any crash and a converging re-run (read from the node)."""
-    problems = []
-    identities = lab.sh(node, "security find-identity -v -p codesigning %s" % KEYCHAIN, check=False).stdout
-    if lab.demo["identity_sha1"] not in identities:
-        problems.append("declared identity %s not valid in the keychain" % lab.demo["identity_sha1"])
-    # No p12 and no Ansible temp file left anywhere the product or Ansible writes.
-    leftovers = lab.sh(node, "find %s \\( -name '*.p12' -o -name '*.pfx' -o -name 'AnsiballZ_*' -o -name '*.tmp' "
-                             "-o -name '.*.staging' -o -name '.profile_manifest.*' \\) -print 2>/dev/null" % SEARCHED,
-                       check=False).stdout.split()
-    problems.extend("left on the node: %s" % path for path in leftovers)
-    # No secret in any file outside the keychain: grep reads the secrets from stdin, never argv.
-    secrets = "\n".join(lab.secrets()).encode()
-    found = lab.meshlab("exec", node, "--", "/bin/sh", "-c",
-                        "grep -rlF -f /dev/stdin %s 2>/dev/null || true" % SEARCHED, input=secrets, check=False)
-    hits = [path for path in found.stdout.decode(errors="replace").split() if path not in SECRET_FILES_OK]
-    problems.extend("a secret is in %s" % path for path in hits)
-    # Every JSON document the product wrote parses.
-    for path in lab.sh(node, "find %s -name '*.json' -type f 2>/dev/null" % WRITTEN_JSON, check=False).stdout.split():
-        text = lab.sh(node, "cat '%s'" % path, check=False).stdout
-        try:
-            json.loads(text)
-        except ValueError:
-            problems.append("half-written JSON: %s" % path)
-    current = lab.readlink(node, "current")
-    if not current or current.startswith("readlink"):
-        problems.append("no active profile version (current link missing)")
-    elif lab.sh(node, "test -d %s/%s" % (PROFILE_ROOT, current), check=False).returncode != 0:
-        problems.append("current points at a missing version %s" % current)
-    previous = lab.readlink(node, "previous")
-    if previous and lab.sh(node, "test -d %s/%s" % (PROFILE_ROOT, previous), check=False).returncode != 0:
-        problems.append("previous points at a missing version %s" % previous)
-    return problems
+    return node_problems(lab, node, [lab.demo["identity_sha1"]], lab.secrets())
 
 
 def _drill(lab, tmp_path, label, kill_at, delay=0.0, reboot=False):

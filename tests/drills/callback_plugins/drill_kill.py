@@ -8,9 +8,10 @@
 Counts task starts (one per task, whatever the number of hosts; handlers and includes count too).
 With DRILL_KILL_AT=N it kills the whole process group of ansible-playbook (the controller, its
 workers and their ssh clients: what `kill -9` of a CI job does) when task N starts, after waiting
-DRILL_KILL_DELAY seconds (0: at the boundary, before task N runs anywhere; more: inside task N). DRILL_LOG gets one line per
-task start ("<index>\\t<task name>"), so the driver knows the boundaries without knowing the
-playbook's task names: the drill survives any rewrite of the playbooks.
+DRILL_KILL_DELAY seconds (0: at the boundary, before task N runs anywhere; more: inside task N).
+DRILL_LOG gets one line per task start ("<index>\\t<task name>") and one per play start
+("P\\t<play name>"), so the driver knows the boundaries without knowing the playbook's task names:
+the drill survives any rewrite of the playbooks.
 """
 
 from __future__ import annotations
@@ -41,6 +42,10 @@ class CallbackModule(CallbackBase):
         self.kill_at = int(os.environ.get("DRILL_KILL_AT", "0") or 0)
         self.delay = float(os.environ.get("DRILL_KILL_DELAY", "0") or 0)
         self.log = os.environ.get("DRILL_LOG")
+        # DRILL_KILL_PLAY=<play name>: DRILL_KILL_AT counts the task starts from that play's start
+        # (its N-th task), for a point inside a play whose position in the run is not known beforehand.
+        self.kill_play = os.environ.get("DRILL_KILL_PLAY") or None
+        self.in_play = None
 
     def _start(self, task):
         self.count += 1
@@ -54,7 +59,10 @@ class CallbackModule(CallbackBase):
                     os.fsync(handle.fileno())
             except OSError as exc:
                 self._display.warning("drill_kill: cannot write %s: %s" % (self.log, exc))
-        if self.kill_at and self.count == self.kill_at:
+        if self.in_play is not None:
+            self.in_play += 1
+        position = self.count if self.kill_play is None else self.in_play
+        if self.kill_at and position == self.kill_at:
             if self.delay:
                 # The callback runs before task N is queued: a timer lets the task start first.
                 timer = threading.Timer(self.delay, os.killpg, (os.getpgrp(), signal.SIGKILL))
@@ -62,6 +70,18 @@ class CallbackModule(CallbackBase):
                 timer.start()
             else:
                 os.killpg(os.getpgrp(), signal.SIGKILL)
+
+    def v2_playbook_on_play_start(self, play):
+        if self.kill_play is not None and play.get_name() == self.kill_play and self.in_play is None:
+            self.in_play = 0
+        # "P<TAB><play name>" before the play's first task: the drills pick points per play (gate,
+        # canary, batches, close) without depending on a task's name.
+        if self.log:
+            try:
+                with open(self.log, "a", encoding="utf-8") as handle:
+                    handle.write("P\t%s\n" % play.get_name().replace("\t", " ").replace("\n", " "))
+            except OSError as exc:
+                self._display.warning("drill_kill: cannot write %s: %s" % (self.log, exc))
 
     def v2_playbook_on_task_start(self, task, is_conditional):
         self._start(task)
