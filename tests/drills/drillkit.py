@@ -33,7 +33,7 @@ def kill_env(log, kill_at=0, delay=0.0, play=None):
 
 
 def read_log(log):
-    """The callback's log: ([[index, task name], ...], [(index of the play's first task, play name), ...])."""
+    """The callback's log: ([[index, task name, start epoch], ...], [(index of the play's first task, play name), ...])."""
     tasks, plays = [], []
     if not os.path.exists(log):
         return tasks, plays
@@ -41,12 +41,22 @@ def read_log(log):
         for line in handle:
             if not line.strip():
                 continue
-            kind, name = line.rstrip("\n").split("\t", 1)
-            if kind == "P":
-                plays.append((len(tasks) + 1, name))
+            fields = line.rstrip("\n").split("\t")
+            if fields[0] == "P":
+                plays.append((len(tasks) + 1, fields[1]))
             else:
-                tasks.append([kind, name])
+                tasks.append([fields[0], fields[1], float(fields[2])])
     return tasks, plays
+
+
+def longest_task(tasks, low=0.3, high=0.7):
+    """(index, seconds) of the task that ran longest between low and high of the run: where a kill
+    "inside a task" lands inside it (a module running on the node), not at the next boundary."""
+    candidates = []
+    for position in range(max(0, int(len(tasks) * low)), min(len(tasks) - 1, int(len(tasks) * high))):
+        candidates.append((tasks[position + 1][2] - tasks[position][2], position + 1))
+    seconds, index = max(candidates)
+    return index, seconds
 
 
 def node_problems(lab, node, identities, secrets):

@@ -28,11 +28,13 @@ import time
 import pytest
 
 from conftest import DRILL_STATS
-from drillkit import kill_env, node_problems, read_log
+from drillkit import kill_env, longest_task, node_problems, read_log
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 NODE = os.environ.get("DRILL_NODE", "hk-mini-01")
 SAMPLE = 2
+# The counting run's task starts (index, name, epoch), for the kill inside a task.
+COUNTED = {}
 
 
 def _env(lab, log, kill_at=0, delay=0.0):
@@ -73,7 +75,8 @@ def boundaries(lab, tmp_path_factory):
     log = str(tmp_path_factory.mktemp("drill") / "count.log")
     rc, out = _bootstrap(lab, log)
     assert rc == 0, out[-4000:]
-    return len(_tasks(log))
+    COUNTED["tasks"] = _tasks(log)
+    return len(COUNTED["tasks"])
 
 
 def _points(total):
@@ -137,10 +140,16 @@ def test_kill_at_task_boundaries_of_bootstrap(lab, boundaries, tmp_path):
 
 
 def test_kill_inside_a_task_of_bootstrap(lab, boundaries, tmp_path):
-    """Half a second into the task, so a module is running on the node when the controller dies."""
-    points = _points(boundaries)
-    point = points[len(points) // 2]
-    _drill(lab, tmp_path, "bootstrap-kill-inside@%d/%d" % (point, boundaries), point, delay=0.5)
+    """Half-way through the longest task of the run's middle (timed on the counting run), so a module
+    is running on the node when the controller dies. With DRILL_TASKS (no counting run): 0.5 s into
+    a sampled point, which may land at the next boundary instead."""
+    if COUNTED.get("tasks"):
+        point, seconds = longest_task(COUNTED["tasks"])
+        delay = max(0.2, seconds / 2)
+    else:
+        points = _points(boundaries)
+        point, delay = points[len(points) // 2], 0.5
+    _drill(lab, tmp_path, "bootstrap-kill-inside@%d/%d+%.1fs" % (point, boundaries, delay), point, delay=delay)
 
 
 def test_node_reboot_during_bootstrap(lab, boundaries, tmp_path):

@@ -9,7 +9,7 @@ Counts task starts (one per task, whatever the number of hosts; handlers and inc
 With DRILL_KILL_AT=N it kills the whole process group of ansible-playbook (the controller, its
 workers and their ssh clients: what `kill -9` of a CI job does) when task N starts, after waiting
 DRILL_KILL_DELAY seconds (0: at the boundary, before task N runs anywhere; more: inside task N).
-DRILL_LOG gets one line per task start ("<index>\\t<task name>") and one per play start
+DRILL_LOG gets one line per task start ("<index>\\t<task name>\\t<epoch>") and one per play start
 ("P\\t<play name>"), so the driver knows the boundaries without knowing the playbook's task names:
 the drill survives any rewrite of the playbooks.
 """
@@ -26,6 +26,7 @@ description: Counts task starts and SIGKILLs the process group at DRILL_KILL_AT.
 import os
 import signal
 import threading
+import time
 
 from ansible.plugins.callback import CallbackBase
 
@@ -54,7 +55,8 @@ class CallbackModule(CallbackBase):
             # not also stop the kill below.
             try:
                 with open(self.log, "a", encoding="utf-8") as handle:
-                    handle.write("%d\t%s\n" % (self.count, task.get_name().replace("\t", " ").replace("\n", " ")))
+                    handle.write("%d\t%s\t%.3f\n" % (self.count, task.get_name().replace("\t", " ").replace("\n", " "),
+                                                      time.time()))
                     handle.flush()
                     os.fsync(handle.fileno())
             except OSError as exc:
