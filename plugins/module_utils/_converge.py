@@ -23,7 +23,7 @@ __metaclass__ = type
 import re
 from collections.abc import Mapping
 
-from ansible_collections.macmesh.signing.plugins.module_utils import _layout, _parity, _release
+from ansible_collections.macmesh.signing.plugins.module_utils import _layout, _parity, _parity_host, _release
 
 # Findings that enforce must not "repair": taking the node back would undo a rotation.
 NO_REPAIR_CODES = ("RELEASE_AHEAD", "RELEASE_MISMATCH", "SECRET_FOUND")
@@ -200,9 +200,6 @@ def audit(desired, layout, manifest, wrapper_sha256, hosts, groups, reads, scans
 FAST_PATH_SKIPS = ("profile_mounts", "search_list")
 _VERSION_RE = re.compile(r"^[0-9a-f]{64}\Z")
 _STAGING_RE = re.compile(r"^\.[0-9a-f]{64}\.staging\Z")
-PROFILE_OWNER = "root"
-VERSION_DIR_MODE = "0555"
-PROFILE_FILE_MODE = "0444"
 
 
 def expected_version_files(manifest, manifest_sha256):
@@ -225,22 +222,7 @@ def profile_store_problems(store, manifest_sha, files, keep_previous=True):
     version = store.get("version")
     if store.get("current") != manifest_sha or not isinstance(version, Mapping):
         return ["current: %s, expected %s" % (store.get("current"), manifest_sha)]
-    problems = []
-    if version.get("owner") != PROFILE_OWNER or version.get("mode") != VERSION_DIR_MODE:
-        problems.append("%s: owner/mode %s %s, expected %s %s" % (version.get("path"), version.get("owner"),
-                                                                  version.get("mode"), PROFILE_OWNER, VERSION_DIR_MODE))
-    found = version.get("files") or {}
-    for name in sorted(set(files) - set(found)):
-        problems.append("%s: file missing" % name)
-    for name in sorted(set(found) - set(files)):
-        problems.append("%s: not in the manifest" % name)
-    for name in sorted(set(found) & set(files)):
-        entry = found[name] or {}
-        if entry.get("type") != "file" or entry.get("sha256") != files[name]:
-            problems.append("%s: sha256 %s, expected %s" % (name, entry.get("sha256"), files[name]))
-        if entry.get("owner") != PROFILE_OWNER or entry.get("mode") != PROFILE_FILE_MODE:
-            problems.append("%s: owner/mode %s %s, expected %s %s" % (name, entry.get("owner"), entry.get("mode"),
-                                                                      PROFILE_OWNER, PROFILE_FILE_MODE))
+    problems = _parity_host.version_dir_problems(version, files)
     previous = store.get("previous")
     if previous is not None and not keep_previous:
         problems.append("previous: %s, but no previous version is kept" % previous)

@@ -28,7 +28,9 @@ import stat
 
 from ansible_collections.macmesh.signing.plugins.module_utils import _layout
 from ansible_collections.macmesh.signing.plugins.module_utils._identity import identity_hash, summary_hash
-from ansible_collections.macmesh.signing.plugins.module_utils._manifest import PROFILE_EXTENSIONS
+from ansible_collections.macmesh.signing.plugins.module_utils._manifest import (
+    PROFILE_EXTENSIONS, ManifestError, load_manifest, profiles_sha256,
+)
 from ansible_collections.macmesh.signing.plugins.module_utils._profile import ProfileError, certificate_info, parse_profile
 from ansible_collections.macmesh.signing.plugins.module_utils._security import (
     InteractionNotAllowedError,
@@ -73,6 +75,21 @@ def _sha256_file(path):
         for block in iter(lambda: handle.read(65536), b""):
             digest.update(block)
     return digest.hexdigest()
+
+
+def _kept_manifest(path):
+    """A published profiles.json in short: its declared sha256, the sha256 of its profiles (recomputed)
+    and each profile's filename and sha256; ``error`` when it cannot be read as one."""
+    try:
+        manifest = load_manifest(path)
+    except ManifestError as exc:
+        return {"error": str(exc)}
+    profiles = manifest.get("profiles") if isinstance(manifest, dict) else None
+    if not isinstance(profiles, list) or not all(isinstance(item, dict) for item in profiles):
+        return {"error": "%s: profiles: not a list of entries" % path}
+    return {"sha256": manifest.get("sha256"), "version": manifest.get("version"),
+            "profiles_sha256": profiles_sha256(profiles),
+            "profiles": [{"filename": item.get("filename"), "sha256": item.get("sha256")} for item in profiles]}
 
 
 def security_user(euid, user, user_uid):
@@ -411,13 +428,17 @@ class NodeReader(object):
         return {"sha256": manifest["sha256"], "version": manifest.get("version"), "path": version_dir}
 
     def profile_store(self, profile_root):
-        """What profile_mounts owns under ``profile_root``, for the bootstrap's fast path (issue 14).
+        """What profile_mounts owns under ``profile_root``: for the bootstrap's fast path and the audit.
 
         ``entries`` (names in the root: the version directories, ``current``, ``previous``, leftovers)
-        and ``current``/``previous`` (link targets), plus the active version directory's owner, mode
-        and its files (owner, mode, sha256). Small: a version directory holds a few profiles.
+        and ``current``/``previous`` (link targets), plus the active version directory (``version``) and
+        the one kept for rollback (``kept``): owner, mode and files (owner, mode, sha256). ``kept`` also
+        gives its own ``profiles.json`` in short (``manifest``: declared and recomputed sha256, each
+        profile's filename and sha256), so the audit verifies the rollback version against the manifest
+        it was published from (the directory's name is that sha256). Small: a few profiles each.
         """
-        store = {"root": profile_root, "entries": None, "current": None, "previous": None, "version": None}
+        store = {"root": profile_root, "entries": None, "current": None, "previous": None, "version": None,
+                 "kept": None}
         try:
             store["entries"] = sorted(os.listdir(profile_root))
         except OSError as exc:
@@ -426,25 +447,35 @@ class NodeReader(object):
             path = os.path.join(profile_root, link)
             if os.path.islink(path):
                 store[link] = os.readlink(path)
-        if store["current"] is None:
-            return store
-        version_dir = os.path.realpath(os.path.join(profile_root, "current"))
-        try:
-            st = os.lstat(version_dir)
-            version = {"path": version_dir, "owner": self._user_name(st.st_uid), "mode": "%04o" % stat.S_IMODE(st.st_mode),
-                       "files": {}}
-            for name in sorted(os.listdir(version_dir)):
-                path = os.path.join(version_dir, name)
-                entry_st = os.lstat(path)
-                entry = {"owner": self._user_name(entry_st.st_uid), "mode": "%04o" % stat.S_IMODE(entry_st.st_mode),
-                         "type": "file" if stat.S_ISREG(entry_st.st_mode) else "other", "sha256": None}
-                if entry["type"] == "file":
-                    entry["sha256"] = _sha256_file(path)
-                version["files"][name] = entry
-        except (IOError, OSError) as exc:
-            return self.missing("profile_store", "%s: %s" % (version_dir, exc))
-        store["version"] = version
+        for link, key in (("current", "version"), ("previous", "kept")):
+            if store[link] is None:
+                continue
+            version_dir = os.path.realpath(os.path.join(profile_root, link))
+            try:
+                store[key] = self._version_dir(version_dir, with_manifest=key == "kept")
+            except (IOError, OSError) as exc:
+                if key == "kept":
+                    # A dangling or unreadable rollback version is the audit's finding, not a lost read.
+                    store[key] = {"path": version_dir, "error": str(exc)}
+                    continue
+                return self.missing("profile_store", "%s: %s" % (version_dir, exc))
         return store
+
+    def _version_dir(self, version_dir, with_manifest=False):
+        st = os.lstat(version_dir)
+        version = {"path": version_dir, "owner": self._user_name(st.st_uid), "mode": "%04o" % stat.S_IMODE(st.st_mode),
+                   "files": {}}
+        for name in sorted(os.listdir(version_dir)):
+            path = os.path.join(version_dir, name)
+            entry_st = os.lstat(path)
+            entry = {"owner": self._user_name(entry_st.st_uid), "mode": "%04o" % stat.S_IMODE(entry_st.st_mode),
+                     "type": "file" if stat.S_ISREG(entry_st.st_mode) else "other", "sha256": None}
+            if entry["type"] == "file":
+                entry["sha256"] = _sha256_file(path)
+            version["files"][name] = entry
+        if with_manifest:
+            version["manifest"] = _kept_manifest(os.path.join(version_dir, "profiles.json"))
+        return version
 
     def wrapper(self, path):
         try:

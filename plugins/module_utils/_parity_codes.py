@@ -49,6 +49,8 @@ CODES = {
     "PROFILE_DIR_WRITABLE": (ERROR, "the CI user can write to a profile directory"),
     "PROFILE_IN_CACHE": (ERROR, "a profile or profile directory lives under DerivedData or Caches"),
     "PROFILE_ROOT_MISMATCH": (ERROR, "a profile directory or the active manifest is not under profile_root"),
+    "PROFILE_KEPT_TAMPERED": (ERROR, "the profile version kept for rollback differs from the manifest it was published "
+                                     "from (a file changed, missing or added, or its owner or mode)"),
     "KEY_ON_BUILDER": (ERROR, "a builder holds a signing identity (dedicated topology)"),
     "IDENTITY_UNDECLARED": (ERROR, "a host holds an identity it is not declared to hold"),
     "IDENTITY_MISSING": (ERROR, "a host lacks a valid identity it is declared to hold"),

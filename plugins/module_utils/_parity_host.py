@@ -64,6 +64,68 @@ def _host_list(hosts):
     return shown
 
 
+# What profile_mounts publishes: root-owned 0444 files in a root-owned 0555 version directory.
+PROFILE_OWNER = "root"
+VERSION_DIR_MODE = "0555"
+PROFILE_FILE_MODE = "0444"
+
+
+def version_dir_problems(version, files):
+    """How a version directory read by signing_info (profile_store) differs from a published one.
+
+    ``files``: {name: sha256} it must hold, nothing else (the manifest's profiles and profiles.json).
+    """
+    problems = []
+    if version.get("owner") != PROFILE_OWNER or version.get("mode") != VERSION_DIR_MODE:
+        problems.append("%s: owner/mode %s %s, expected %s %s" % (version.get("path"), version.get("owner"),
+                                                                  version.get("mode"), PROFILE_OWNER, VERSION_DIR_MODE))
+    found = version.get("files") or {}
+    for name in sorted(set(files) - set(found)):
+        problems.append("%s: file missing" % name)
+    for name in sorted(set(found) - set(files)):
+        problems.append("%s: not in the manifest" % name)
+    for name in sorted(set(found) & set(files)):
+        entry = found[name] or {}
+        if files[name] is not None and (entry.get("type") != "file" or entry.get("sha256") != files[name]):
+            problems.append("%s: sha256 %s, expected %s" % (name, entry.get("sha256"), files[name]))
+        if entry.get("owner") != PROFILE_OWNER or entry.get("mode") != PROFILE_FILE_MODE:
+            problems.append("%s: owner/mode %s %s, expected %s %s" % (name, entry.get("owner"), entry.get("mode"),
+                                                                      PROFILE_OWNER, PROFILE_FILE_MODE))
+    return problems
+
+
+def kept_version_problems(store):
+    """How the version kept for rollback (profile_store's ``kept``) differs from what it was published as.
+
+    Checked against its own profiles.json, which the directory's name pins: the declared and the
+    recomputed sha256 of its profiles must both be the name; then every profile it lists with that
+    sha256, nothing else, and the published owners and modes. Empty when no version is kept.
+    """
+    if not isinstance(store, Mapping) or store.get("previous") is None:
+        return []
+    kept = store.get("kept")
+    name = store.get("previous")
+    if not isinstance(kept, Mapping):
+        return ["previous -> %s: not read" % name]
+    if kept.get("error"):
+        return ["previous -> %s: %s" % (name, kept["error"])]
+    manifest = kept.get("manifest")
+    if not isinstance(manifest, Mapping) or manifest.get("error"):
+        return ["%s/profiles.json: %s" % (kept.get("path"), (manifest or {}).get("error") or "not read")]
+    problems = []
+    directory = kept.get("path") or name
+    basename = directory.rstrip("/").rsplit("/", 1)[-1]
+    if manifest.get("sha256") != basename or manifest.get("profiles_sha256") != basename:
+        problems.append("%s/profiles.json: declares sha256 %s, its profiles hash to %s, the directory is %s"
+                        % (directory, manifest.get("sha256"), manifest.get("profiles_sha256"), basename))
+    files = dict((item.get("filename"), item.get("sha256")) for item in manifest.get("profiles") or [])
+    # profiles.json itself: present, published like the profiles (its content was checked above).
+    files["profiles.json"] = None
+    problems.extend("%s/%s" % (directory, problem) if not problem.startswith(directory) else problem
+                    for problem in version_dir_problems(kept, files))
+    return problems
+
+
 class _HostCheck(object):
     """The checks on one reachable host's signing_info result."""
 
@@ -117,6 +179,7 @@ class _HostCheck(object):
         self._clock()
         self._secrets()
         self._release_state()
+        self._kept_version()
         self._agent()
 
     def _unavailable(self):
@@ -380,6 +443,14 @@ class _HostCheck(object):
             severity = ERROR if abs(offset) > self.exp.max_clock_offset_error else WARNING
             self.add("CLOCK_OFFSET", "clock is off by %+.3f s (max %s s, error beyond %s s)"
                      % (offset, self.exp.max_clock_offset, self.exp.max_clock_offset_error), severity)
+
+    def _kept_version(self):
+        """The profile version kept for rollback still is what it was published as (when it was read)."""
+        store = self.field("profile_store", (Mapping,), "a dict")
+        if store is None:
+            return
+        for problem in kept_version_problems(store):
+            self.add("PROFILE_KEPT_TAMPERED", "rollback version: %s" % problem)
 
     def _release_state(self):
         """RELEASE_* when the host's release record differs from the controller's current release."""

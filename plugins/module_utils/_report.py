@@ -34,7 +34,8 @@ REPORT_SCHEMA = 2
 CHECKS = (
     ("reachability", ("UNREACHABLE", "FACT_UNAVAILABLE", "FACTS_FAILED", "NO_FACTS")),
     ("inventory", ("REGION_", "TIER_")),
-    ("manifest", ("MANIFEST", "PROFILE_MISSING", "PROFILE_EXTRA", "PROFILE_SHA", "PROFILE_ROOT", "PROFILE_UNREADABLE")),
+    ("manifest", ("MANIFEST", "PROFILE_MISSING", "PROFILE_EXTRA", "PROFILE_SHA", "PROFILE_ROOT", "PROFILE_UNREADABLE",
+                  "PROFILE_KEPT")),
     ("identities", ("IDENTITY", "KEY_")),
     ("keychain", ("KEYCHAIN",)),
     ("wrapper", ("WRAPPER",)),

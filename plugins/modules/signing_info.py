@@ -388,6 +388,10 @@ profile_store:
     - What the profile_mounts role owns under O(profile_root) - C(root), C(entries) (the names in it), C(current) and
       C(previous) (link targets, null when absent) and C(version), the active version directory (C(path), C(owner),
       C(mode) and C(files) - name -> C(owner), C(mode), C(type) (V(file) or V(other)) and C(sha256)).
+    - C(kept) is the version kept for rollback (the target of C(previous)), in the same shape plus C(manifest) - its own
+      C(profiles.json) in short (C(sha256) as declared, C(profiles_sha256) recomputed from its profiles, C(version),
+      and each profile's C(filename) and C(sha256)), so that the audit can verify it (finding C(PROFILE_KEPT_TAMPERED)).
+      A C(previous) that cannot be read gives C(kept.error) instead, never a lost read.
     - Null when O(profile_root) cannot be listed (RV(unavailable) says why).
   returned: when V(profile_store) is in O(gather)
   type: dict

@@ -12,7 +12,7 @@ import copy
 
 import pytest
 
-from ansible_collections.macmesh.signing.plugins.module_utils import _converge, _parity
+from ansible_collections.macmesh.signing.plugins.module_utils import _converge, _parity, _parity_host
 from ansible_collections.macmesh.signing.tests.unit.plugins.module_utils.test_parity import SIGNERS, Mesh
 
 HOST = SIGNERS[0]
@@ -99,11 +99,14 @@ def test_a_finding_from_the_read_is_secret_found_and_never_repaired():
 
 # --- bootstrap_plan: which nodes skip profile_mounts and search_list (issue 14) -------------------
 
+from ansible_collections.macmesh.signing.plugins.module_utils._manifest import profiles_sha256  # noqa: E402
 from ansible_collections.macmesh.signing.tests.unit.plugins.module_utils.test_parity import MANIFEST  # noqa: E402
 
 MANIFEST_FILE_SHA = "f" * 64
 FILES = _converge.expected_version_files(MANIFEST, MANIFEST_FILE_SHA)
-PREVIOUS = "a" * 64
+# The version kept for rollback: a published directory named after the sha256 of its manifest's profiles.
+KEPT_PROFILES = [{"filename": "old-%d.mobileprovision" % index, "sha256": ("%d" % index) * 64} for index in (1, 2)]
+PREVIOUS = profiles_sha256(KEPT_PROFILES)
 RELEASE = {"version": "2026.12-r1", "serial": 3, "sha256": "c" * 64}
 DESIRED = dict(RELEASE, source="release", manifest={"sha256": MANIFEST["sha256"], "version": MANIFEST["version"]})
 
@@ -114,7 +117,20 @@ def store(**change):
     value = {"root": "/Library/MacMesh/profiles", "entries": sorted(["current", "previous", MANIFEST["sha256"], PREVIOUS]),
              "current": MANIFEST["sha256"], "previous": PREVIOUS,
              "version": {"path": "/Library/MacMesh/profiles/" + MANIFEST["sha256"], "owner": "root", "mode": "0555",
-                         "files": files}}
+                         "files": files},
+             "kept": kept()}
+    value.update(change)
+    return value
+
+
+def kept(**change):
+    """The version kept for rollback as signing_info reads it, published exactly as its manifest says."""
+    files = dict((item["filename"], {"owner": "root", "mode": "0444", "type": "file", "sha256": item["sha256"]})
+                 for item in KEPT_PROFILES)
+    files["profiles.json"] = {"owner": "root", "mode": "0444", "type": "file", "sha256": "9" * 64}
+    value = {"path": "/Library/MacMesh/profiles/" + PREVIOUS, "owner": "root", "mode": "0555", "files": files,
+             "manifest": {"sha256": PREVIOUS, "profiles_sha256": PREVIOUS, "version": "2026.11",
+                          "profiles": [dict(item) for item in KEPT_PROFILES]}}
     value.update(change)
     return value
 
@@ -278,3 +294,51 @@ def test_role_inputs_are_the_variables_a_host_sets():
                                 template=lambda value: "/tmp/other.json" if value == "{{ other }}" else value)
     assert got == {"a": {"profile_mounts_manifest": ("/tmp/other.json", "/r/profiles.json")}, "b": {}, "c": {}}
     assert _converge.role_inputs(["a"], hostvars, None) == {"a": {}}
+
+
+# --- the version kept for rollback: verified against its own manifest (issue 11) -------------------
+
+
+def _kept_problems(**change):
+    return _parity_host.kept_version_problems(store(kept=kept(**change)))
+
+
+def _kept_files(name, **change):
+    files = dict((key, dict(value)) for key, value in kept()["files"].items())
+    if change.pop("remove", False):
+        del files[name]
+    else:
+        files.setdefault(name, {"owner": "root", "mode": "0444", "type": "file", "sha256": "0" * 64}).update(change)
+    return files
+
+
+def test_a_rollback_version_published_as_its_manifest_says_has_no_problem():
+    assert _kept_problems() == []
+    # No version kept (the first bootstrap, or after a retire): nothing to verify.
+    assert _parity_host.kept_version_problems(store(previous=None, kept=None)) == []
+
+
+@pytest.mark.parametrize("change,fragment", [
+    ({"files": _kept_files("old-1.mobileprovision", sha256="e" * 64)}, "old-1.mobileprovision: sha256 " + "e" * 64),
+    ({"files": _kept_files("old-2.mobileprovision", remove=True)}, "old-2.mobileprovision: file missing"),
+    ({"files": _kept_files("extra.mobileprovision")}, "extra.mobileprovision: not in the manifest"),
+    ({"files": _kept_files("profiles.json", remove=True)}, "profiles.json: file missing"),
+    ({"files": _kept_files("old-1.mobileprovision", mode="0644")}, "old-1.mobileprovision: owner/mode root 0644"),
+    ({"mode": "0755"}, "owner/mode root 0755, expected root 0555"),
+    # profiles.json rewritten to match a swapped profile: its profiles no longer hash to the directory's name.
+    ({"manifest": dict(kept()["manifest"], profiles_sha256="d" * 64)}, "its profiles hash to " + "d" * 64),
+    ({"manifest": dict(kept()["manifest"], sha256="d" * 64)}, "declares sha256 " + "d" * 64),
+    ({"manifest": {"error": "profiles.json: file: is not UTF-8 JSON"}}, "is not UTF-8 JSON"),
+    ({"error": "[Errno 2] No such file or directory"}, "previous -> %s: [Errno 2]" % PREVIOUS),
+])
+def test_a_changed_rollback_version_is_a_problem(change, fragment):
+    problems = _kept_problems(**change)
+    assert any(fragment in item for item in problems), problems
+
+
+def test_a_tampered_rollback_version_is_a_finding_and_sends_the_node_through_every_role():
+    mesh = compliant_mesh()
+    mesh.facts[HOST]["profile_store"] = store(kept=kept(files=_kept_files("old-1.mobileprovision", sha256="e" * 64)))
+    result = plan(mesh)
+    assert result["full"][HOST] == ["findings: PROFILE_KEPT_TAMPERED"], result
+    assert HOST not in result["fast"]

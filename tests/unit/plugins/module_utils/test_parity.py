@@ -17,7 +17,7 @@ import hashlib
 
 import pytest
 
-from ansible_collections.macmesh.signing.plugins.module_utils import _parity
+from ansible_collections.macmesh.signing.plugins.module_utils import _manifest, _parity
 from ansible_collections.macmesh.signing.plugins.module_utils._identity import identity_hash
 from ansible_collections.macmesh.signing.plugins.module_utils._manifest import build_manifest
 
@@ -329,6 +329,31 @@ def profile_dir_absent(m):
     m.facts["mini-us"]["profile_dirs"][USER_DATA].update(exists=False, is_symlink=False, target=None)
 
 
+def kept_store(**change):
+    """A profile_store read whose rollback version (previous) is published as its own manifest says."""
+    profiles = [{"filename": "old.mobileprovision", "sha256": "1" * 64}]
+    name = _manifest.profiles_sha256(profiles)
+    files = {"old.mobileprovision": {"owner": "root", "mode": "0444", "type": "file", "sha256": "1" * 64},
+             "profiles.json": {"owner": "root", "mode": "0444", "type": "file", "sha256": "9" * 64}}
+    kept = {"path": "/Library/MacMesh/profiles/" + name, "owner": "root", "mode": "0555", "files": files,
+            "manifest": {"sha256": name, "profiles_sha256": name, "version": "old", "profiles": profiles}}
+    for key, value in change.items():
+        if key == "file":
+            files["old.mobileprovision"].update(value)
+        else:
+            kept[key] = value
+    return {"root": "/Library/MacMesh/profiles", "current": "c" * 64, "previous": name, "kept": kept,
+            "entries": ["c" * 64, "current", name, "previous"], "version": None}
+
+
+def kept_version_tampered(m):
+    m.facts["sign-us"]["profile_store"] = kept_store(file={"sha256": "2" * 64})
+
+
+def kept_version_intact(m):
+    m.facts["sign-us"]["profile_store"] = kept_store()
+
+
 def profile_dir_real(m):
     m.facts["mini-us"]["profile_dirs"][USER_DATA].update(is_symlink=False, target=None)
 
@@ -584,6 +609,8 @@ CASES = [
     ("profile dir in Caches", profile_dir_in_caches, {("PROFILE_IN_CACHE", "mini-us", "error"),
                                                       ("PROFILE_ROOT_MISMATCH", "mini-us", "error")}),
     ("profile dir absent", profile_dir_absent, {("PROFILE_ROOT_MISMATCH", "mini-us", "error")}),
+    ("rollback version tampered", kept_version_tampered, {("PROFILE_KEPT_TAMPERED", "sign-us", "error")}),
+    ("rollback version intact", kept_version_intact, set()),
     ("profile dir not a link", profile_dir_real, {("PROFILE_ROOT_MISMATCH", "mini-us", "error")}),
     ("active manifest outside root", active_manifest_elsewhere, {("PROFILE_ROOT_MISMATCH", "mini-us", "error")}),
     ("key on builder", key_on_builder, {("KEY_ON_BUILDER", "mini-jp", "error")}),

@@ -21,7 +21,7 @@ from ansible_collections.macmesh.signing.tests.unit.compat import patch_module_a
 
 from ansible_collections.macmesh.signing.plugins.module_utils._manifest import build_manifest, manifest_entry
 from ansible_collections.macmesh.signing.plugins.module_utils._profile import parse_profile
-from ansible_collections.macmesh.signing.plugins.module_utils import _node
+from ansible_collections.macmesh.signing.plugins.module_utils import _node, _parity_host
 from ansible_collections.macmesh.signing.plugins.modules import signing_info
 from ansible_collections.macmesh.signing.tests.unit import cms_factory as factory
 
@@ -770,6 +770,47 @@ def test_profile_store_reads_the_version_directory(node, capsys):
     assert "profile_store" not in result["unavailable"]
     # Not one command: the store is read from the file system.
     assert node.calls == []
+
+
+def _publish(version):
+    for name in os.listdir(str(version)):
+        os.chmod(str(version / name), 0o444)
+    os.chmod(str(version), 0o555)
+
+
+def test_profile_store_reads_the_version_kept_for_rollback_with_its_manifest(node, capsys):
+    old = node.install_version({UUID_A + ".mobileprovision": generated(UUID_A, "Example App AppStore")})
+    (node.profile_root / "current").rename(node.profile_root / "previous")
+    new = node.install_version({UUID_B + ".mobileprovision": generated(UUID_B, "Example App AppStore 2")})
+    for manifest in (old, new):
+        _publish(node.profile_root / manifest["sha256"])
+    store = run_module(capsys, node.args(gather=["profile_store"]))["profile_store"]
+    assert (store["current"], store["previous"]) == (new["sha256"], old["sha256"])
+    kept = store["kept"]
+    assert kept["path"] == str(node.profile_root / old["sha256"]) and kept["mode"] == "0555"
+    assert kept["manifest"] == {"sha256": old["sha256"], "profiles_sha256": old["sha256"], "version": old["version"],
+                                "profiles": [{"filename": UUID_A + ".mobileprovision", "sha256": old["profiles"][0]["sha256"]}]}
+    assert _parity_host.kept_version_problems(store) == []
+    # One byte changed in the rollback copy: the read shows it, the audit's check names the file.
+    target = node.profile_root / old["sha256"] / (UUID_A + ".mobileprovision")
+    os.chmod(str(target.parent), 0o755)
+    os.chmod(str(target), 0o644)
+    with open(str(target), "ab") as handle:
+        handle.write(b"x")
+    os.chmod(str(target), 0o444)
+    os.chmod(str(target.parent), 0o555)
+    store = run_module(capsys, node.args(gather=["profile_store"]))["profile_store"]
+    problems = _parity_host.kept_version_problems(store)
+    assert len(problems) == 1 and (UUID_A + ".mobileprovision: sha256 ") in problems[0], problems
+
+
+def test_profile_store_names_a_dangling_rollback_link(node, capsys):
+    node.install_version({UUID_A + ".mobileprovision": generated(UUID_A, "Example App AppStore")})
+    (node.profile_root / "previous").symlink_to("f" * 64)
+    result = run_module(capsys, node.args(gather=["profile_store"]))
+    store = result["profile_store"]
+    assert "profile_store" not in result["unavailable"] and "No such file" in store["kept"]["error"]
+    assert _parity_host.kept_version_problems(store) == ["previous -> %s: %s" % ("f" * 64, store["kept"]["error"])]
 
 
 def test_profile_store_without_a_profile_root(node, capsys):
