@@ -132,6 +132,26 @@ def test_rerunning_a_completed_rotation_changes_nothing(drill, renewed):
     assert set(host["outcome"] for host in run.report["hosts"].values()) == {"already"}
 
 
+def test_a_changed_rollback_version_is_a_finding(drill):
+    """The version kept for rollback is audited against its own manifest: one byte changed is an error."""
+    host = "jp-mini-01"
+    kept = "%s/%s" % (PROFILE_ROOT, drill.lab.demo["manifest_sha256"])
+    assert drill.lab.readlink(host, "previous") == drill.lab.demo["manifest_sha256"]
+    name = drill.lab.sh(host, "cd %s && ls *.mobileprovision | head -1" % kept).stdout.strip()
+    path = "%s/%s" % (kept, name)
+    drill.lab.sh(host, "cp -p '%s' /var/tmp/kept.orig && printf x >> '%s'" % (path, path))
+    try:
+        audit = drill.converge()
+        assert audit.rc != 0, audit
+        tampered = [f for f in audit.report["findings"] if f["code"] == "PROFILE_KEPT_TAMPERED"]
+        assert [f["host"] for f in tampered] == [host], audit.report["findings"]
+        assert name + ": sha256 " in tampered[0]["message"] and tampered[0]["severity"] == "error", tampered
+    finally:
+        drill.lab.sh(host, "cp /var/tmp/kept.orig '%s' && rm -f /var/tmp/kept.orig" % path)
+    audit = drill.converge()
+    assert audit.rc == 0 and audit.report["ok"] is True, audit.report["findings"]
+
+
 # --- a region goes down in the middle of a rotation ------------------------------------------------
 
 
