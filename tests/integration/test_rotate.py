@@ -16,6 +16,7 @@ import pytest
 from labkit import BIN, HOSTS, KEYCHAIN, PROFILE_ROOT, REPO, SIGNERS, make_tempdir
 from rotationkit import CONVERGE, GATE, REVOKE, ROTATE, VERBOSE, Drill, issue, rotate_vars
 
+
 @pytest.fixture(scope="module")
 def drill(lab):
     """A bootstrapped lab (bootstrap is idempotent: cheap when test_bootstrap already ran)."""

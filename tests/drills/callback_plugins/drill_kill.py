@@ -55,8 +55,8 @@ class CallbackModule(CallbackBase):
             # not also stop the kill below.
             try:
                 with open(self.log, "a", encoding="utf-8") as handle:
-                    handle.write("%d\t%s\t%.3f\n" % (self.count, task.get_name().replace("\t", " ").replace("\n", " "),
-                                                      time.time()))
+                    name = task.get_name().replace("\t", " ").replace("\n", " ")
+                    handle.write("%d\t%s\t%.3f\n" % (self.count, name, time.time()))
                     handle.flush()
                     os.fsync(handle.fileno())
             except OSError as exc:
