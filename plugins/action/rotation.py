@@ -98,12 +98,8 @@ class ActionModule(ActionBase):
             if not isinstance(frozen, dict) or not isinstance(frozen.get("profiles"), list):
                 raise _rotation.Refused("rotate_manifest", "%s is not a frozen profiles.json." % args["manifest"])
             version = args["version"] or str(frozen.get("version") or "")
-            # The same command after the promotion: the release it promoted is current already, so
-            # the rotation continues (every node "already") on top of the release it superseded.
-            rerun = (frozen.get("sha256") == base["manifest"]["sha256"] and base["version"] == version
-                     and bool(base.get("previous")))
-            _rotation.check_new_material(phase, args["manifest"], {"sha256": frozen.get("sha256")},
-                                         {"sha256": None} if rerun else base["manifest"], frozen["profiles"], new_sha1s)
+            _rotation.check_new_material(phase, args["manifest"], {"version": version, "sha256": frozen.get("sha256")},
+                                         base, frozen["profiles"], new_sha1s)
             staged, changed = _release.stage(
                 releases_dir, version, {"path": args["manifest"], "profiles_dir": args["profiles_dir"]},
                 args["identities"], change={"ticket": gate["ticket"], "approvers": gate["approvers"],

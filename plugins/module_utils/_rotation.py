@@ -32,7 +32,7 @@ from ansible_collections.macmesh.signing.plugins.module_utils._identity import n
 __all__ = [
     "Refused", "normalise_sha1", "change_gate", "earliest_expiry", "retire_expiry", "window_decision",
     "plan_rotation", "retire_check", "summarize_rotation", "summarize_revoke", "region_of",
-    "check_inputs", "identity_sha1s", "unmatched_profiles", "check_new_material", "revoke_selection",
+    "check_inputs", "identity_sha1s", "unmatched_profiles", "is_rerun", "check_new_material", "revoke_selection",
     "node_done", "retired_sha1s", "state_document", "retire_document", "failure_message",
     "audit_sha1s", "rotation_report", "completion_event", "region_lines", "incomplete_message",
     "parse_bool", "parse_time", "format_time",
@@ -253,10 +253,21 @@ def unmatched_profiles(profiles, sha1s):
     ]
 
 
-def check_new_material(phase, manifest, new, old, profiles, sha1s):
+def is_rerun(new, current):
+    """Whether a rotation onto ``new`` ({version, sha256} of its manifest) is the same command run again after
+    its promotion: the release it promoted is current already and supersedes another one, so the rotation
+    continues on top of that one (every node "already") instead of refusing "nothing to rotate"."""
+    current = current or {}
+    return (bool(current.get("previous")) and current.get("version") == new.get("version")
+            and (current.get("manifest") or {}).get("sha256") == new.get("sha256"))
+
+
+def check_new_material(phase, manifest, new, current, profiles, sha1s):
     """The rotate phase needs profiles issued for the new identities and a manifest other than the active one.
 
-    ``new``/``old`` are ``{version, sha256}``; ``profiles`` the new manifest's profiles.
+    ``new`` is ``{version, sha256}`` (the release version and its manifest's sha256), ``current`` the current
+    release (``version``, ``manifest``, ``previous``), ``profiles`` the new manifest's profiles. The same
+    manifest as the current release's is refused, unless this is the promoted rotation run again (is_rerun).
     """
     if phase == "retire":
         return
@@ -265,10 +276,11 @@ def check_new_material(phase, manifest, new, old, profiles, sha1s):
         raise Refused("rotate_manifest", "%s: profiles %s: certificates: list none of the new identities (%s); a profile "
                       "must be issued for the identity that will sign with it."
                       % (manifest, ", ".join(unmatched), ", ".join(sha1s)))
-    if new.get("sha256") == old.get("sha256"):
+    active = (current or {}).get("manifest") or {}
+    if new.get("sha256") == active.get("sha256") and not is_rerun(new, current):
         raise Refused("rotate_manifest", "%s is the manifest the inventory already declares (%s): nothing to rotate. "
                       "Point rotate_manifest at the new profiles.json (the inventory keeps the old one until the rotation "
-                      "is retired)." % (manifest, old.get("version")))
+                      "is retired)." % (manifest, active.get("version")))
 
 
 # ---------------------------------------------------------------------------------------------

@@ -24,6 +24,7 @@ from ansible_collections.macmesh.signing.plugins.module_utils._rotation import (
     format_time,
     identity_sha1s,
     incomplete_message,
+    is_rerun,
     node_done,
     normalise_sha1,
     parse_bool,
@@ -233,19 +234,35 @@ def test_unmatched_profiles():
     assert unmatched_profiles(PROFILES[:1], [NEW_SHA1]) == []
 
 
+CURRENT = {"version": "r1", "manifest": OLD, "previous": "r0"}
+
+
 def test_check_new_material():
-    check_new_material("rotate", "new/profiles.json", NEW, OLD, PROFILES[:1], [NEW_SHA1])
+    check_new_material("rotate", "new/profiles.json", NEW, CURRENT, PROFILES[:1], [NEW_SHA1])
     # retire checks neither (the same manifest is expected there)
-    check_new_material("retire", "new/profiles.json", OLD, OLD, PROFILES, [NEW_SHA1])
-    error = refused(check_new_material, "rotate", "new/profiles.json", NEW, OLD, PROFILES, [NEW_SHA1])
+    check_new_material("retire", "new/profiles.json", OLD, CURRENT, PROFILES, [NEW_SHA1])
+    error = refused(check_new_material, "rotate", "new/profiles.json", NEW, CURRENT, PROFILES, [NEW_SHA1])
     assert error.field == "rotate_manifest"
     assert str(error) == ("REFUSED: new/profiles.json: profiles b.mobileprovision, c.mobileprovision: certificates: list "
                           "none of the new identities (%s); a profile must be issued for the identity that will sign "
                           "with it." % NEW_SHA1)
-    error = refused(check_new_material, "rotate", "new/profiles.json", dict(OLD), OLD, PROFILES[:1], [NEW_SHA1])
+    error = refused(check_new_material, "rotate", "new/profiles.json", dict(OLD), CURRENT, PROFILES[:1], [NEW_SHA1])
     assert error.field == "rotate_manifest"
     assert str(error).startswith("REFUSED: new/profiles.json is the manifest the inventory already declares (2026.1): "
                                  "nothing to rotate.")
+
+
+def test_the_promoted_rotation_run_again_is_not_refused():
+    promoted = {"version": "2026.2", "manifest": NEW, "previous": "r1"}
+    assert is_rerun({"version": "2026.2", "sha256": NEW["sha256"]}, promoted)
+    check_new_material("rotate", "new/profiles.json", {"version": "2026.2", "sha256": NEW["sha256"]}, promoted,
+                       PROFILES[:1], [NEW_SHA1])
+    # Not a re-run: another version name for the same manifest, or a current release that supersedes none.
+    for new, current in (({"version": "2026.3", "sha256": NEW["sha256"]}, promoted),
+                         ({"version": "2026.2", "sha256": NEW["sha256"]}, dict(promoted, previous=None))):
+        assert not is_rerun(new, current)
+        error = refused(check_new_material, "rotate", "new/profiles.json", new, current, PROFILES[:1], [NEW_SHA1])
+        assert "nothing to rotate" in str(error)
 
 
 # --- expiry and window --------------------------------------------------------------------------
