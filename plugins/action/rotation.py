@@ -86,6 +86,10 @@ class ActionModule(ActionBase):
         base = _release.read_desired(releases_dir)
         changed = False
         new_sha1s = []
+        # What the controller alone can refuse comes before anything is staged or any node is read.
+        _rotation.window_precheck(phase, (base.get("manifest") or {}).get("expires"),
+                                  datetime.datetime.now(datetime.timezone.utc), min_days=args["window_min_days"],
+                                  max_days=args["window_max_days"], forced=gate["forced"], old_version=base.get("version"))
         if phase == "rotate":
             _rotation.check_inputs(phase, args["manifest"], args["identities"])
             new_sha1s = _rotation.identity_sha1s(args["identities"], "rotate_identities")

@@ -30,7 +30,7 @@ from collections.abc import Mapping
 from ansible_collections.macmesh.signing.plugins.module_utils._identity import normalise_sha1
 
 __all__ = [
-    "Refused", "normalise_sha1", "change_gate", "earliest_expiry", "retire_expiry", "window_decision",
+    "Refused", "normalise_sha1", "change_gate", "earliest_expiry", "retire_expiry", "window_decision", "window_precheck",
     "plan_rotation", "retire_check", "summarize_rotation", "summarize_revoke", "region_of",
     "check_inputs", "identity_sha1s", "unmatched_profiles", "is_rerun", "check_new_material", "revoke_selection",
     "node_done", "retired_sha1s", "state_document", "retire_document", "failure_message",
@@ -312,6 +312,35 @@ def retire_expiry(states):
     return min(times).strftime(TIME_FORMAT) if times else NO_EXPIRY
 
 
+def _window_bounds(min_days, max_days):
+    low = _number(7 if min_days is None else min_days, "rotate_window_min_days")
+    high = _number(14 if max_days is None else max_days, "rotate_window_max_days")
+    if low > high:
+        raise Refused("rotate_window_min_days", "rotate_window_min_days (%s) is greater than rotate_window_max_days (%s)."
+                      % (_show_number(low), _show_number(high)))
+    return low, high
+
+
+def _days_left(when, now):
+    # The playbooks compared the value printed with two decimals: so does this.
+    return round((when - _now(now)).total_seconds() / 86400.0, 2)
+
+
+def window_precheck(phase, manifest_expires, now, min_days=None, max_days=None, forced=False, old_version=None):
+    """What the gate refuses before any node is read: the window's own bounds, and a rotation whose current
+    manifest alone already puts it too late for the window (or past the overlap). The earliest expiry the
+    plan judges also counts the certificates the nodes hold, so it is never later than the manifest's:
+    "too soon" is certain from the manifest, "too early" is not (window_decision decides that after the reads).
+    """
+    low = _window_bounds(min_days, max_days)[0]
+    if phase != "rotate" or not manifest_expires:
+        return
+    days = _days_left(parse_time(manifest_expires, "old_expires"), now)
+    if days <= 0 or (days < low and not parse_bool(forced, "rotate_force")):
+        window_decision(phase, manifest_expires, now, min_days=min_days, max_days=max_days, forced=forced,
+                        old_version=old_version)
+
+
 def window_decision(phase, old_expires, now, new_expires=None, min_days=7, max_days=14, forced=False,
                     old_version=None, manifest=None):
     """Place the run in the window policy; return ``{days_left, old_expires}`` or raise Refused.
@@ -323,16 +352,11 @@ def window_decision(phase, old_expires, now, new_expires=None, min_days=7, max_d
     """
     if phase not in PHASES:
         raise Refused("rotate_phase", "rotate_phase must be rotate or retire (got %r)." % (phase,))
-    low = _number(7 if min_days is None else min_days, "rotate_window_min_days")
-    high = _number(14 if max_days is None else max_days, "rotate_window_max_days")
-    if low > high:
-        raise Refused("rotate_window_min_days", "rotate_window_min_days (%s) is greater than rotate_window_max_days (%s)."
-                      % (_show_number(low), _show_number(high)))
+    low, high = _window_bounds(min_days, max_days)
     forced = parse_bool(forced, "rotate_force")
     old = parse_time(old_expires, "old_expires")
     old_text = old.strftime(TIME_FORMAT)
-    # The playbooks compared the value printed with two decimals: so does this.
-    days = round((old - _now(now)).total_seconds() / 86400.0, 2)
+    days = _days_left(old, now)
     shown = "%.2f" % days
     if phase == "rotate":
         if not forced and not low <= days <= high:

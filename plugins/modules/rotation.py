@@ -106,10 +106,14 @@ options:
     type: raw
     default: 2
   window_min_days:
-    description: The earliest day before the old material's expiry a rotation runs. Default - 7.
+    description:
+      - The fewest days before the old material's expiry a rotation runs in. Default - 7.
+      - O(step=plan) judges the window on the earliest expiry of the old profiles and the certificates the nodes hold.
+        O(step=gate) already refuses, before any node is read, a rotation whose current manifest alone expires in
+        fewer days (the nodes' certificates can only make the expiry earlier), and window bounds that contradict.
     type: raw
   window_max_days:
-    description: The latest day before the old material's expiry a rotation runs. Default - 14.
+    description: The most days before the old material's expiry a rotation runs in. Default - 14.
     type: raw
 notes:
   - The per-node outcomes that O(step=close) summarises are the facts C(rotate_outcome), C(rotate_message),

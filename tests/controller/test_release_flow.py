@@ -7,6 +7,7 @@ rotate and revoke runs as the playbooks run it: gate refusals, the plan, promoti
 of releases, the converge's verdict and repair plan.
 """
 
+import datetime
 import json
 import os
 import subprocess
@@ -220,6 +221,24 @@ def test_window_policy_refuses_an_unforced_rotation_far_from_expiry(ctl):
     hostvars = dict((host, read_of([OLD])) for host in HOSTS)
     proc = ctl.play([gate_task(manifest=ctl.v2, identities=new_identities(ctl), force=False), plan], hostvars)
     assert proc.returncode != 0 and "a rotation runs 7-14 days before that expiry" in proc.stdout
+
+
+def test_the_gate_refuses_a_rotation_too_late_for_the_window_before_any_node_is_read(ctl):
+    """The current manifest alone expires in 3 days: the gate (the first task, on the controller) refuses, and
+    nothing is staged; the plan, after the reads, would have refused the same."""
+    from ansible_collections.macmesh.signing.plugins.module_utils import _release
+    soon = (datetime.datetime.now(datetime.timezone.utc) + datetime.timedelta(days=3)).strftime("%Y-%m-%dT%H:%M:%SZ")
+    os.makedirs(os.path.join(ctl.tmp, "soon"))
+    path, _manifest = write_manifest(os.path.join(ctl.tmp, "soon"), "v1", 3, soon)
+    releases = os.path.join(ctl.tmp, "releases-soon")
+    _release.initial(releases, "v1", {"path": path},
+                     [{"sha1": OLD, "name": "Apple Distribution: Old", "p12": os.path.join(ctl.tmp, "old.p12"),
+                       "passphrase": {"var": "vault_old"}}])
+    before = sorted(os.listdir(releases))
+    proc = ctl.play([gate_task(manifest=ctl.v2, identities=new_identities(ctl), force=False, releases_dir=releases)])
+    assert proc.returncode != 0, proc.stdout[-2000:]
+    assert "days: a rotation runs 7-14 days before that expiry" in proc.stdout, proc.stdout[-2000:]
+    assert sorted(os.listdir(releases)) == before
 
 
 def test_release_read_and_the_downgrade_guard(ctl):

@@ -43,6 +43,7 @@ from ansible_collections.macmesh.signing.plugins.module_utils._rotation import (
     summarize_rotation,
     unmatched_profiles,
     window_decision,
+    window_precheck,
 )
 
 UTC = datetime.timezone.utc
@@ -730,3 +731,27 @@ def test_revoke_summary_complete_and_empty():
     assert doc["hosts"]["sign-hk"]["region"] == "unknown" and doc["finished_at"] == "2026-12-01T13:00:00Z"
     doc = summarize_revoke(["sign-hk"], {}, {"sign-hk": {"outcome": "green"}}, GATE, [OLD_SHA1], [NEW_SHA1], NOW)
     assert doc["time_to_green_s"] is None and doc["complete"] is True
+
+
+# --- window_precheck: what the gate refuses before any node is read ---------------------------------
+
+
+def test_the_gate_refuses_a_manifest_that_alone_is_too_late_for_the_window():
+    error = refused(window_precheck, "rotate", days(3), NOW, old_version="2026.1")
+    assert error.field == "rotate_force" and "in 3.00 days: a rotation runs 7-14 days" in str(error)
+    # Past the expiry there is no overlap, forced or not.
+    error = refused(window_precheck, "rotate", days(-1), NOW, forced=True)
+    assert error.field == "rotate_manifest" and "already expired" in str(error)
+    error = refused(window_precheck, "rotate", days(30), NOW, min_days=9, max_days=8)
+    assert error.field == "rotate_window_min_days"
+
+
+def test_the_gate_leaves_to_the_plan_what_the_nodes_certificates_may_change():
+    # Far from the manifest's expiry: a certificate on the nodes may still expire within the window.
+    assert window_precheck("rotate", days(300), NOW) is None
+    assert window_precheck("rotate", days(10), NOW) is None
+    # Forced and not expired; retire and revoke; no manifest expiry known.
+    assert window_precheck("rotate", days(3), NOW, forced=True) is None
+    assert window_precheck("retire", days(3), NOW) is None
+    assert window_precheck("revoke", days(3), NOW) is None
+    assert window_precheck("rotate", None, NOW) is None
