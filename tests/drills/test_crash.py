@@ -120,7 +120,14 @@ def _drill(lab, tmp_path, label, kill_at, delay=0.0, reboot=False):
         rc, out = _bootstrap(lab, log, kill_at=kill_at, delay=delay)
         assert rc == -signal.SIGKILL or rc != 0, "%s: the run was not killed (rc %s, %d task starts):\n%s" % (
             label, rc, len(_tasks(log)), out[-2000:])
-        assert len(_tasks(log)) == kill_at, "%s: killed at task %d, not %d" % (label, len(_tasks(log)), kill_at)
+        landed = len(_tasks(log))
+        # At a boundary the kill comes exactly when task N starts. A kill `delay` seconds into task N lands
+        # inside it, or, when the task ran quicker this time than on the counting run, in a later one:
+        # either way a module may be running on the node, which is what the drill is for.
+        assert landed == kill_at or (delay and landed > kill_at), "%s: killed at task %d, not %d" % (
+            label, landed, kill_at)
+        if landed != kill_at:
+            DRILL_STATS["tried"][-1] = DRILL_STATS["tried"][-1] + " (landed in task %d)" % landed
     rc, out = _bootstrap(lab, log + ".rerun")
     assert rc == 0, "%s: the plain re-run did not converge:\n%s" % (label, out[-4000:])
     assert "verify=ok" in out, "%s: the re-run's verify did not sign:\n%s" % (label, out[-3000:])
@@ -140,12 +147,12 @@ def test_kill_at_task_boundaries_of_bootstrap(lab, boundaries, tmp_path):
 
 
 def test_kill_inside_a_task_of_bootstrap(lab, boundaries, tmp_path):
-    """Half-way through the longest task of the run's middle (timed on the counting run), so a module
-    is running on the node when the controller dies. With DRILL_TASKS (no counting run): 0.5 s into
-    a sampled point, which may land at the next boundary instead."""
+    """A third into the longest task of the run's middle (timed on the counting run), so a module is
+    likely running on the node when the controller dies (a quicker run lands in a later task, which the
+    label then names). With DRILL_TASKS (no counting run): 0.5 s into a sampled point."""
     if COUNTED.get("tasks"):
         point, seconds = longest_task(COUNTED["tasks"])
-        delay = max(0.2, seconds / 2)
+        delay = max(0.2, seconds / 3)
     else:
         points = _points(boundaries)
         point, delay = points[len(points) // 2], 0.5
