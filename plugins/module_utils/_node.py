@@ -416,10 +416,9 @@ class NodeReader(object):
         version_dir = os.path.realpath(current)
         manifest_path = os.path.join(version_dir, "profiles.json")
         try:
-            with open(manifest_path, "rb") as handle:
-                manifest = json.loads(handle.read().decode("utf-8"))
-        except (IOError, OSError, ValueError) as exc:
-            return self.missing("active_manifest", "%s: %s" % (manifest_path, exc))
+            manifest = load_manifest(manifest_path)
+        except ManifestError as exc:
+            return self.missing("active_manifest", str(exc))
         if not isinstance(manifest, dict) or not isinstance(manifest.get("sha256"), str):
             return self.missing("active_manifest", "%s has no sha256" % manifest_path)
         if manifest["sha256"] != os.path.basename(version_dir):

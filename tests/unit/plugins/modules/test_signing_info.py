@@ -497,6 +497,16 @@ def test_sntp_formats(node, capsys, output, offset):
     assert result["clock_offset"] == pytest.approx(offset)
 
 
+def test_active_manifest_that_is_not_json_names_the_file(node, capsys):
+    manifest = node.install_version({UUID_A + ".mobileprovision": generated(UUID_A, "A")})
+    path = node.profile_root / manifest["sha256"] / "profiles.json"
+    path.write_bytes(b"\xff not json")
+    result = run_module(capsys, node.args(gather=["active_manifest", "profile_store"]))
+    assert result["active_manifest"] is None
+    # The same reader (_manifest.load_manifest) and message as the rollback version's profiles.json.
+    assert result["unavailable"]["active_manifest"].startswith("%s: file: is not UTF-8 JSON" % path)
+
+
 def test_active_manifest_with_wrong_directory_name(node, capsys):
     manifest = node.install_version({UUID_A + ".mobileprovision": generated(UUID_A, "A")})
     (node.profile_root / "current").unlink()
