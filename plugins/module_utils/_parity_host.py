@@ -15,6 +15,7 @@ from __future__ import absolute_import, division, print_function
 
 __metaclass__ = type
 
+import posixpath
 from collections.abc import Mapping
 
 from ansible_collections.macmesh.signing.plugins.module_utils import _release
@@ -70,10 +71,11 @@ VERSION_DIR_MODE = "0555"
 PROFILE_FILE_MODE = "0444"
 
 
-def version_dir_problems(version, files):
+def version_dir_problems(version, files, prefix=""):
     """How a version directory read by signing_info (profile_store) differs from a published one.
 
-    ``files``: {name: sha256} it must hold, nothing else (the manifest's profiles and profiles.json).
+    ``files``: {name: sha256} it must hold, nothing else (the manifest's profiles and profiles.json);
+    a sha256 of None is not compared. ``prefix`` goes before each file name in the messages.
     """
     problems = []
     if version.get("owner") != PROFILE_OWNER or version.get("mode") != VERSION_DIR_MODE:
@@ -81,16 +83,16 @@ def version_dir_problems(version, files):
                                                                   version.get("mode"), PROFILE_OWNER, VERSION_DIR_MODE))
     found = version.get("files") or {}
     for name in sorted(set(files) - set(found)):
-        problems.append("%s: file missing" % name)
+        problems.append("%s%s: file missing" % (prefix, name))
     for name in sorted(set(found) - set(files)):
-        problems.append("%s: not in the manifest" % name)
+        problems.append("%s%s: not in the manifest" % (prefix, name))
     for name in sorted(set(found) & set(files)):
         entry = found[name] or {}
         if files[name] is not None and (entry.get("type") != "file" or entry.get("sha256") != files[name]):
-            problems.append("%s: sha256 %s, expected %s" % (name, entry.get("sha256"), files[name]))
+            problems.append("%s%s: sha256 %s, expected %s" % (prefix, name, entry.get("sha256"), files[name]))
         if entry.get("owner") != PROFILE_OWNER or entry.get("mode") != PROFILE_FILE_MODE:
-            problems.append("%s: owner/mode %s %s, expected %s %s" % (name, entry.get("owner"), entry.get("mode"),
-                                                                      PROFILE_OWNER, PROFILE_FILE_MODE))
+            problems.append("%s%s: owner/mode %s %s, expected %s %s" % (prefix, name, entry.get("owner"), entry.get("mode"),
+                                                                        PROFILE_OWNER, PROFILE_FILE_MODE))
     return problems
 
 
@@ -114,16 +116,14 @@ def kept_version_problems(store):
         return ["%s/profiles.json: %s" % (kept.get("path"), (manifest or {}).get("error") or "not read")]
     problems = []
     directory = kept.get("path") or name
-    basename = directory.rstrip("/").rsplit("/", 1)[-1]
+    basename = posixpath.basename(directory.rstrip("/"))
     if manifest.get("sha256") != basename or manifest.get("profiles_sha256") != basename:
         problems.append("%s/profiles.json: declares sha256 %s, its profiles hash to %s, the directory is %s"
                         % (directory, manifest.get("sha256"), manifest.get("profiles_sha256"), basename))
     files = dict((item.get("filename"), item.get("sha256")) for item in manifest.get("profiles") or [])
     # profiles.json itself: present, published like the profiles (its content was checked above).
     files["profiles.json"] = None
-    problems.extend("%s/%s" % (directory, problem) if not problem.startswith(directory) else problem
-                    for problem in version_dir_problems(kept, files))
-    return problems
+    return problems + version_dir_problems(kept, files, prefix=directory + "/")
 
 
 class _HostCheck(object):

@@ -100,7 +100,7 @@ def test_a_finding_from_the_read_is_secret_found_and_never_repaired():
 # --- bootstrap_plan: which nodes skip profile_mounts and search_list (issue 14) -------------------
 
 from ansible_collections.macmesh.signing.plugins.module_utils._manifest import profiles_sha256  # noqa: E402
-from ansible_collections.macmesh.signing.tests.unit.plugins.module_utils.test_parity import MANIFEST  # noqa: E402
+from ansible_collections.macmesh.signing.tests.unit.plugins.module_utils.test_parity import MANIFEST, kept_version  # noqa: E402
 
 MANIFEST_FILE_SHA = "f" * 64
 FILES = _converge.expected_version_files(MANIFEST, MANIFEST_FILE_SHA)
@@ -125,14 +125,7 @@ def store(**change):
 
 def kept(**change):
     """The version kept for rollback as signing_info reads it, published exactly as its manifest says."""
-    files = dict((item["filename"], {"owner": "root", "mode": "0444", "type": "file", "sha256": item["sha256"]})
-                 for item in KEPT_PROFILES)
-    files["profiles.json"] = {"owner": "root", "mode": "0444", "type": "file", "sha256": "9" * 64}
-    value = {"path": "/Library/MacMesh/profiles/" + PREVIOUS, "owner": "root", "mode": "0555", "files": files,
-             "manifest": {"sha256": PREVIOUS, "profiles_sha256": PREVIOUS, "version": "2026.11",
-                          "profiles": [dict(item) for item in KEPT_PROFILES]}}
-    value.update(change)
-    return value
+    return kept_version(KEPT_PROFILES, version="2026.11", **change)
 
 
 def compliant_mesh():
@@ -234,13 +227,18 @@ def _version(**change):
     return value
 
 
-def _files(name, **change):
-    files = dict((key, dict(value)) for key, value in store()["version"]["files"].items())
+def _edited(files, name, **change):
+    """A copy of a version directory's files with one removed (remove=True), changed or added."""
+    files = dict((key, dict(value)) for key, value in files.items())
     if change.pop("remove", False):
         del files[name]
     else:
         files.setdefault(name, {"owner": "root", "mode": "0444", "type": "file", "sha256": "0" * 64}).update(change)
-    return _version(files=files)
+    return files
+
+
+def _files(name, **change):
+    return _version(files=_edited(store()["version"]["files"], name, **change))
 
 
 @pytest.mark.parametrize("change,fragment", [
@@ -304,12 +302,7 @@ def _kept_problems(**change):
 
 
 def _kept_files(name, **change):
-    files = dict((key, dict(value)) for key, value in kept()["files"].items())
-    if change.pop("remove", False):
-        del files[name]
-    else:
-        files.setdefault(name, {"owner": "root", "mode": "0444", "type": "file", "sha256": "0" * 64}).update(change)
-    return files
+    return _edited(kept()["files"], name, **change)
 
 
 def test_a_rollback_version_published_as_its_manifest_says_has_no_problem():

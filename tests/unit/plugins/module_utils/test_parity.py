@@ -329,19 +329,27 @@ def profile_dir_absent(m):
     m.facts["mini-us"]["profile_dirs"][USER_DATA].update(exists=False, is_symlink=False, target=None)
 
 
+def kept_version(profiles, version="old", **change):
+    """The version kept for rollback as signing_info reads it (profile_store's ``kept``), published exactly
+    as its own manifest says: the directory named after the sha256 of ``profiles``; ``change`` replaces keys."""
+    name = _manifest.profiles_sha256(profiles)
+    files = dict((item["filename"], {"owner": "root", "mode": "0444", "type": "file", "sha256": item["sha256"]})
+                 for item in profiles)
+    files["profiles.json"] = {"owner": "root", "mode": "0444", "type": "file", "sha256": "9" * 64}
+    value = {"path": "/Library/MacMesh/profiles/" + name, "owner": "root", "mode": "0555", "files": files,
+             "manifest": {"sha256": name, "profiles_sha256": name, "version": version,
+                          "profiles": [dict(item) for item in profiles]}}
+    value.update(change)
+    return value
+
+
 def kept_store(**change):
     """A profile_store read whose rollback version (previous) is published as its own manifest says."""
     profiles = [{"filename": "old.mobileprovision", "sha256": "1" * 64}]
+    kept = kept_version(profiles)
+    kept["files"]["old.mobileprovision"].update(change.pop("file", {}))
+    kept.update(change)
     name = _manifest.profiles_sha256(profiles)
-    files = {"old.mobileprovision": {"owner": "root", "mode": "0444", "type": "file", "sha256": "1" * 64},
-             "profiles.json": {"owner": "root", "mode": "0444", "type": "file", "sha256": "9" * 64}}
-    kept = {"path": "/Library/MacMesh/profiles/" + name, "owner": "root", "mode": "0555", "files": files,
-            "manifest": {"sha256": name, "profiles_sha256": name, "version": "old", "profiles": profiles}}
-    for key, value in change.items():
-        if key == "file":
-            files["old.mobileprovision"].update(value)
-        else:
-            kept[key] = value
     return {"root": "/Library/MacMesh/profiles", "current": "c" * 64, "previous": name, "kept": kept,
             "entries": ["c" * 64, "current", name, "previous"], "version": None}
 

@@ -759,12 +759,17 @@ def test_locked_keychain_wrong_password(node, capsys):
 
 # --- profile_store: what profile_mounts owns, for the bootstrap's fast path (issue 14) -------------
 
-def test_profile_store_reads_the_version_directory(node, capsys):
-    manifest = node.install_version({UUID_A + ".mobileprovision": generated(UUID_A, "Example App AppStore")})
-    version = node.profile_root / manifest["sha256"]
+def _publish(version):
+    """A version directory as profile_mounts publishes it: 0444 files in a 0555 directory."""
     for name in os.listdir(str(version)):
         os.chmod(str(version / name), 0o444)
     os.chmod(str(version), 0o555)
+
+
+def test_profile_store_reads_the_version_directory(node, capsys):
+    manifest = node.install_version({UUID_A + ".mobileprovision": generated(UUID_A, "Example App AppStore")})
+    version = node.profile_root / manifest["sha256"]
+    _publish(version)
     (node.profile_root / ("." + "b" * 64 + ".staging")).mkdir()
     result = run_module(capsys, node.args(gather=["profile_store"]))
     store = result["profile_store"]
@@ -780,12 +785,6 @@ def test_profile_store_reads_the_version_directory(node, capsys):
     assert "profile_store" not in result["unavailable"]
     # Not one command: the store is read from the file system.
     assert node.calls == []
-
-
-def _publish(version):
-    for name in os.listdir(str(version)):
-        os.chmod(str(version / name), 0o444)
-    os.chmod(str(version), 0o555)
 
 
 def test_profile_store_reads_the_version_kept_for_rollback_with_its_manifest(node, capsys):
