@@ -48,19 +48,23 @@ class CallbackModule(CallbackBase):
         self.kill_play = os.environ.get("DRILL_KILL_PLAY") or None
         self.in_play = None
 
+    def _write(self, *fields):
+        """One tab-separated line in DRILL_LOG, on disk before the kill that may follow it."""
+        if not self.log:
+            return
+        # Ansible swallows a callback's exception as a warning: a log that cannot be written must
+        # not also stop the kill.
+        try:
+            with open(self.log, "a", encoding="utf-8") as handle:
+                handle.write("\t".join(str(field).replace("\t", " ").replace("\n", " ") for field in fields) + "\n")
+                handle.flush()
+                os.fsync(handle.fileno())
+        except OSError as exc:
+            self._display.warning("drill_kill: cannot write %s: %s" % (self.log, exc))
+
     def _start(self, task):
         self.count += 1
-        if self.log:
-            # Ansible swallows a callback's exception as a warning: a log that cannot be written must
-            # not also stop the kill below.
-            try:
-                with open(self.log, "a", encoding="utf-8") as handle:
-                    name = task.get_name().replace("\t", " ").replace("\n", " ")
-                    handle.write("%d\t%s\t%.3f\n" % (self.count, name, time.time()))
-                    handle.flush()
-                    os.fsync(handle.fileno())
-            except OSError as exc:
-                self._display.warning("drill_kill: cannot write %s: %s" % (self.log, exc))
+        self._write(self.count, task.get_name(), "%.3f" % time.time())
         if self.in_play is not None:
             self.in_play += 1
         position = self.count if self.kill_play is None else self.in_play
@@ -78,12 +82,7 @@ class CallbackModule(CallbackBase):
             self.in_play = 0
         # "P<TAB><play name>" before the play's first task: the drills pick points per play (gate,
         # canary, batches, close) without depending on a task's name.
-        if self.log:
-            try:
-                with open(self.log, "a", encoding="utf-8") as handle:
-                    handle.write("P\t%s\n" % play.get_name().replace("\t", " ").replace("\n", " "))
-            except OSError as exc:
-                self._display.warning("drill_kill: cannot write %s: %s" % (self.log, exc))
+        self._write("P", play.get_name())
 
     def v2_playbook_on_task_start(self, task, is_conditional):
         self._start(task)
