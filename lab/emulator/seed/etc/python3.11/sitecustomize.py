@@ -74,3 +74,58 @@ try:
 except Exception:  # noqa: BLE001 - see the comment above: never break interpreter start-up
     pass
 del _macemu_darwin_shim
+
+
+# --- macmesh lab: compiled-code cache for AnsiballZ payloads (test equipment only) -------------
+# Every Ansible module arrives as a zip (AnsiballZ) and zipimport compiles each module_utils file
+# from source at every run (no .pyc in the zip): most of a module's start-up on this VM, for the
+# collection's modules and ansible's alike. The lab keeps root's compiled code objects under
+# /var/cache/macemu/pycode, keyed by the sha256 of the bytecode magic and the source, so a changed
+# source is compiled again; co_filename is set back to this run's path. It changes how fast a
+# module starts, nothing a module sees. MACEMU_CODE_CACHE=0 turns it off (cold start-up); other
+# users than root compile as before. Never raises (see the Darwin shim above).
+def _macemu_code_cache():
+    import os
+    import zipimport
+
+    if os.environ.get("MACEMU_CODE_CACHE") == "0" or os.geteuid() != 0:
+        return
+    compile_source = zipimport._compile_source
+    root = os.environ.get("MACEMU_CODE_CACHE_DIR", "/var/cache/macemu/pycode")
+
+    def renamed(code, filename):
+        consts = tuple(renamed(item, filename) if isinstance(item, type(code)) else item for item in code.co_consts)
+        return code.replace(co_filename=filename, co_consts=consts)
+
+    def cached_compile(pathname, source):
+        try:
+            import hashlib
+            import marshal
+            from importlib.util import MAGIC_NUMBER
+
+            path = os.path.join(root, hashlib.sha256(MAGIC_NUMBER + source).hexdigest())
+            try:
+                with open(path, "rb") as handle:
+                    return renamed(marshal.load(handle), pathname)
+            except (OSError, ValueError, EOFError, TypeError):
+                pass
+            code = compile_source(pathname, source)
+            os.makedirs(root, mode=0o700, exist_ok=True)
+            temp = "%s.%d.tmp" % (path, os.getpid())
+            with open(temp, "wb") as handle:
+                marshal.dump(code, handle)
+            os.replace(temp, path)
+            return code
+        except SyntaxError:
+            raise
+        except Exception:  # noqa: BLE001 - a cache failure compiles as zipimport would
+            return compile_source(pathname, source)
+
+    zipimport._compile_source = cached_compile
+
+
+try:
+    _macemu_code_cache()
+except Exception:  # noqa: BLE001 - never break interpreter start-up
+    pass
+del _macemu_code_cache
