@@ -27,9 +27,9 @@ __metaclass__ = type
 import os
 import signal
 import subprocess
-import tempfile
 
 from ansible_collections.macmesh.signing.plugins.module_utils._identity import normalise_sha1
+from ansible_collections.macmesh.signing.plugins.module_utils._release import atomic_write
 from ansible_collections.macmesh.signing.plugins.module_utils._security import ParseError, parse_find_identity
 
 CODESIGN = "/usr/bin/codesign"
@@ -78,7 +78,7 @@ def run_bounded(argv, data=None, bound=None):
 
 
 def write_scratch(path):
-    """The file the verify signs: its directory 0700, the file 0600, written only when it differs (atomically)."""
+    """The file the verify signs: its directory 0700, the file 0600, written only when it differs (_release.atomic_write)."""
     directory = os.path.dirname(path)
     if not os.path.isdir(directory):
         os.makedirs(directory, 0o700)
@@ -90,18 +90,7 @@ def write_scratch(path):
                 return
     except (IOError, OSError):
         pass
-    fd, temp = tempfile.mkstemp(dir=directory, prefix=".verify.")
-    try:
-        with os.fdopen(fd, "wb") as handle:
-            handle.write(SCRATCH_TEXT)
-            handle.flush()
-            os.fsync(handle.fileno())
-        os.chmod(temp, 0o600)
-        os.rename(temp, path)
-    except BaseException:
-        if os.path.exists(temp):
-            os.unlink(temp)
-        raise
+    atomic_write(path, SCRATCH_TEXT.decode("utf-8"), mode=0o600)
 
 
 def manifest_problem(active, expected, profile_root):
