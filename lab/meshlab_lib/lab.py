@@ -369,6 +369,8 @@ class Lab:
             subprocess.run(["nft", "delete", "table", "inet", self.nft_table()],
                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
         for path in (self.cfg.path("nodes"), self.cfg.path("run")):
+            if os.path.isdir(path):
+                sysutil.clear_append_flags(path)
             shutil.rmtree(path, ignore_errors=True)
         for path in (self.cfg.known_hosts, self.cfg.path("inventory.yml")):
             with contextlib.suppress(FileNotFoundError):
@@ -575,6 +577,8 @@ class Lab:
             self._kill_node(node)
             for sub in ("upper", "work"):
                 path = os.path.join(disk, sub)
+                # The node's append-only files (chflags sappnd: the wrapper's log) would stop rmtree.
+                sysutil.clear_append_flags(path)
                 shutil.rmtree(path)
                 os.mkdir(path)
             prepare_disk(self.cfg, os.path.join(disk, "upper"))

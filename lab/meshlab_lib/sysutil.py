@@ -182,3 +182,38 @@ def tmpfs_used_kb(path):
         return 0
     st = os.statvfs(path)
     return (st.f_blocks - st.f_bfree) * st.f_frsize // 1024
+
+
+_FS_IOC_GETFLAGS = 0x80086601
+_FS_IOC_SETFLAGS = 0x40086602
+_FS_APPEND_FL = 0x00000020
+_FS_IMMUTABLE_FL = 0x00000010
+
+
+def clear_append_flags(tree):
+    """Clear the append-only and immutable inode flags under ``tree`` (a node's `chflags sappnd`, e.g. the
+    wrapper's audit log), so that the tree can be removed. Returns the paths cleared."""
+    import array
+    import fcntl
+
+    cleared = []
+    for root, dirs, files in os.walk(tree):
+        for name in dirs + files:
+            path = os.path.join(root, name)
+            if os.path.islink(path):
+                continue
+            try:
+                fd = os.open(path, os.O_RDONLY | os.O_NONBLOCK | os.O_NOFOLLOW)
+            except OSError:
+                continue
+            try:
+                buf = array.array("i", [0])
+                fcntl.ioctl(fd, _FS_IOC_GETFLAGS, buf, True)
+                if buf[0] & (_FS_APPEND_FL | _FS_IMMUTABLE_FL):
+                    fcntl.ioctl(fd, _FS_IOC_SETFLAGS, array.array("i", [buf[0] & ~(_FS_APPEND_FL | _FS_IMMUTABLE_FL)]))
+                    cleared.append(path)
+            except OSError:
+                pass
+            finally:
+                os.close(fd)
+    return cleared

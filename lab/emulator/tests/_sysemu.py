@@ -15,7 +15,7 @@ COMMANDS = {
     "sntp": "usr/bin/sntp", "vm_stat": "usr/bin/vm_stat", "sysctl": "usr/sbin/sysctl",
     "system_profiler": "usr/sbin/system_profiler", "ifconfig": "usr/sbin/ifconfig",
     "route": "usr/sbin/route", "dseditgroup": "usr/sbin/dseditgroup",
-    "createhomedir": "usr/sbin/createhomedir",
+    "createhomedir": "usr/sbin/createhomedir", "chflags": "usr/bin/chflags",
 }
 
 NODE_HK = {"node": "hk-mini-01", "region": "HK", "macos_version": "14.6.1",
