@@ -95,7 +95,8 @@ def node(frozen, signer, index):
         "duplicate_uuids": [],
         "active_manifest": {"sha256": frozen["sha256"], "version": frozen["version"],
                             "path": "%s/%s" % (ROOT, frozen["sha256"])},
-        "wrapper": {"path": WRAPPER, "sha256": WRAPPER_SHA},
+        "wrapper": {"path": WRAPPER, "sha256": WRAPPER_SHA,
+                    "log": {"path": "/Library/Logs/MacMesh/keychain-unlock.log", "exists": True, "type": "file", "owner": "ci-build", "group": "staff", "mode": "0640", "append_only": True, "directory": {"path": "/Library/Logs/MacMesh", "owner": "root", "mode": "0755"}}},
         "hardware_fingerprint": hashlib.sha256(b"mac%d" % index).hexdigest(),
         "macos_version": "15.1" if index % 7 else "15.0.1",
         "clock_offset": 0.002 * (index % 7),
@@ -115,7 +116,7 @@ def drift(facts, host, kind, frozen):
     elif kind == "become":
         facts[host] = {"failed": True, "msg": "Timeout (12s) waiting for privilege escalation prompt"}
     elif kind == "wrapper":
-        info["wrapper"] = {"path": WRAPPER, "sha256": hashlib.sha256(b"edited").hexdigest()}
+        info["wrapper"] = dict(info["wrapper"], sha256=hashlib.sha256(b"edited").hexdigest())
     elif kind == "profile":
         info["profiles"][2]["sha256"] = hashlib.sha256(b"re-downloaded").hexdigest()
     elif kind == "manifest":

@@ -27,6 +27,7 @@ import re
 import stat
 
 from ansible_collections.macmesh.signing.plugins.module_utils import _layout
+from ansible_collections.macmesh.signing.plugins.module_utils._audit_log import read_log
 from ansible_collections.macmesh.signing.plugins.module_utils._identity import identity_hash, summary_hash
 from ansible_collections.macmesh.signing.plugins.module_utils._manifest import (
     PROFILE_EXTENSIONS, ManifestError, load_manifest, profiles_sha256,
@@ -476,11 +477,19 @@ class NodeReader(object):
             version["manifest"] = _kept_manifest(os.path.join(version_dir, "profiles.json"))
         return version
 
-    def wrapper(self, path):
+    def wrapper(self, path, log_path=None):
+        """The wrapper's sha256 and, under ``log``, its audit log's state (``_audit_log.read_log``; None with
+        the reason under ``wrapper.log`` when it cannot be read)."""
         try:
-            return {"path": path, "sha256": _sha256_file(path)}
+            wrapper = {"path": path, "sha256": _sha256_file(path)}
         except (IOError, OSError) as exc:
             return self.missing("wrapper", str(exc))
+        log_path = log_path or _layout.LAYOUT["wrapper_log_path"]
+        try:
+            wrapper["log"] = read_log(log_path)
+        except (IOError, OSError) as exc:
+            wrapper["log"] = self.missing("wrapper.log", "%s: %s" % (log_path, exc))
+        return wrapper
 
     def release_state(self, path=None):
         """The release the node recorded (None when it recorded none: a new or pre-release node)."""

@@ -65,6 +65,8 @@ CODES = {
     "KEYCHAIN_SETTINGS": (ERROR, "the keychain timeout or lock-on-sleep differs from keychain_settings"),
     "KEYCHAIN_PERMISSIONS": (ERROR, "the keychain file is not owned by keychain_owner or its mode is not keychain_mode"),
     "WRAPPER_MISMATCH": (ERROR, "the unlock wrapper is missing or its sha256 differs from wrapper_sha256"),
+    "WRAPPER_LOG_UNSEALED": (ERROR, "the unlock wrapper's audit log is not append-only for the CI user (chflags sappnd, "
+                                    "owner, mode, root-owned directory), or cannot be read"),
     "SEARCH_LIST": (ERROR, "signing hosts: signing keychain not first; other hosts: signing keychain listed"),
     "CERT_EXPIRING": (WARNING, "a held certificate expires within cert_warn_days"),
     "CERT_EXPIRING_SOON": (ERROR, "a held certificate expires within cert_error_days"),
@@ -109,7 +111,7 @@ _FIELD_NEED = {
     "macos_version": "info",
     "clock_offset": "info",
 }
-_NULL_CODES = ("keychain", "wrapper", "active_manifest", "release_state")
+_NULL_CODES = ("keychain", "wrapper", "wrapper.log", "active_manifest", "release_state")
 # Read from the same find-identity output as ``identities``: their absence is reported there.
 _DERIVED = ("identity_hash", "summary_hash")
 

@@ -20,12 +20,15 @@ from collections.abc import Mapping
 
 from ansible_collections.macmesh.signing.plugins.module_utils import _release
 from ansible_collections.macmesh.signing.plugins.module_utils._agent import agent_findings
+from ansible_collections.macmesh.signing.plugins.module_utils._audit_log import log_problems
 from ansible_collections.macmesh.signing.plugins.module_utils._identity import identity_hash
 from ansible_collections.macmesh.signing.plugins.module_utils._manifest import compare_profiles
 from ansible_collections.macmesh.signing.plugins.module_utils._parity_codes import (
     ERROR, NOT_GATHERED, SIGNERS, WARNING, _DERIVED, _FIELD_NEED, _NULL_CODES, _need,
 )
-from ansible_collections.macmesh.signing.plugins.module_utils._parity_input import ParityInputError, _type_name
+from ansible_collections.macmesh.signing.plugins.module_utils._parity_input import (
+    DEFAULT_KEYCHAIN_OWNER, ParityInputError, _type_name,
+)
 from ansible_collections.macmesh.signing.plugins.module_utils._secret_versions import SecretVersionError, read_document
 
 _CACHE_PARTS = ("DerivedData", "Caches")
@@ -332,6 +335,20 @@ class _HostCheck(object):
         if wrapper.get("sha256") != self.exp.wrapper_sha256:
             self.add("WRAPPER_MISMATCH", "unlock wrapper %s has sha256 %s, expected %s"
                      % (wrapper.get("path"), wrapper.get("sha256"), self.exp.wrapper_sha256))
+        self._wrapper_log(wrapper)
+
+    def _wrapper_log(self, wrapper):
+        """WRAPPER_LOG_UNSEALED: the audit log must be append-only for the user it audits (issue 11)."""
+        log = wrapper.get("log")
+        if log is None:
+            self.add("WRAPPER_LOG_UNSEALED", "unlock wrapper log unavailable: %s" % self.reason("wrapper.log"))
+            return
+        if not isinstance(log, Mapping):
+            raise ParityInputError("%s.wrapper.log" % self.where, "must be a dict, not %s" % _type_name(log))
+        # The user the wrapper runs as: the keychain's owner (the CI user), also where that check is off.
+        problems = log_problems(log, self.exp.keychain_owner or DEFAULT_KEYCHAIN_OWNER)
+        if problems:
+            self.add("WRAPPER_LOG_UNSEALED", "unlock wrapper log: %s" % "; ".join(problems))
 
     def _active_manifest(self):
         exp = self.exp

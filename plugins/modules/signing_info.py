@@ -72,6 +72,11 @@ options:
       - The keychain unlock wrapper.
     type: path
     default: /usr/local/bin/macmesh-keychain-unlock
+  wrapper_log_path:
+    description:
+      - The wrapper's audit log, read with the V(wrapper) part (RV(wrapper.log)).
+    type: path
+    default: /Library/Logs/MacMesh/keychain-unlock.log
   ntp_server:
     description:
       - Server that C(sntp) measures the clock offset against.
@@ -342,6 +347,13 @@ wrapper:
     sha256:
       description: sha256 of the file.
       type: str
+    log:
+      description:
+        - The wrapper's audit log (O(wrapper_log_path)) - C(path), C(exists), C(type), C(owner), C(group), C(mode),
+          C(append_only) (the file refuses writes that do not append, C(chflags sappnd); read by opening it for writing
+          without C(O_APPEND), never written) and C(directory) (C(path), C(owner), C(mode)).
+        - Null when it cannot be read; RV(unavailable) says why under C(wrapper.log).
+      type: dict
 hardware_fingerprint:
   description: sha256 of the output of C(system_profiler SPHardwareDataType).
   returned: always
@@ -425,6 +437,7 @@ def main():
             profile_dirs=dict(type="list", elements="path"),
             profile_root=dict(type="path", default=_layout.LAYOUT["profile_root"]),
             wrapper_path=dict(type="path", default=_layout.LAYOUT["wrapper_path"]),
+            wrapper_log_path=dict(type="path", default=_layout.LAYOUT["wrapper_log_path"]),
             ntp_server=dict(type="str", default=_layout.LAYOUT["ntp_server"]),
             gather=dict(type="list", elements="str", choices=PARTS + ["agent", "profile_store"], default=PARTS),
             agent=dict(type="dict", default={}),
@@ -482,7 +495,7 @@ def main():
     if "active_manifest" in gather:
         result["active_manifest"] = reader.active_manifest(params["profile_root"])
     if "wrapper" in gather:
-        result["wrapper"] = reader.wrapper(params["wrapper_path"])
+        result["wrapper"] = reader.wrapper(params["wrapper_path"], params["wrapper_log_path"])
     if "hardware_fingerprint" in gather:
         result["hardware_fingerprint"] = reader.hardware_fingerprint()
     if "macos_version" in gather:

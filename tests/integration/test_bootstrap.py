@@ -111,6 +111,21 @@ def test_wrapper_log_has_one_json_line_per_call_without_the_password(lab):
     assert password not in log
 
 
+def test_wrapper_log_is_append_only_for_the_user_it_audits(lab):
+    """ci-build appends (the wrapper does, as ci-build) but cannot truncate, rewrite, move or delete the log;
+    while the flag is set, root cannot either (chflags sappnd; the lab's chflags sets the kernel's flag)."""
+    log = "/Library/Logs/MacMesh/keychain-unlock.log"
+    before = lab.sh(SIGNER, "cat %s" % log).stdout
+    assert before
+    for attempt in (": > %s" % log, "printf '{}\\n' > %s" % log, "mv %s %s.old" % (log, log), "rm -f %s" % log,
+                    "truncate -s 0 %s" % log):
+        done = lab.sh(SIGNER, attempt, user="ci-build", check=False)
+        assert done.returncode != 0, (attempt, done)
+    as_root = lab.sh(SIGNER, ": > %s" % log, check=False)
+    assert as_root.returncode != 0 and "Operation not permitted" in as_root.stderr, as_root
+    assert lab.sh(SIGNER, "cat %s" % log).stdout == before
+
+
 def test_builder_holds_no_identity_and_does_not_list_the_keychain(lab):
     out = lab.sh(BUILDER, "security find-identity -v -p codesigning; security list-keychains -d user",
                  user="ci-build").stdout

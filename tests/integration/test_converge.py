@@ -21,6 +21,7 @@ REGION = dict((host, host[:2]) for host in HOSTS)
 POLICY = {"macmesh_max_key_copies": 4}
 # Consequences a drift may have on the other nodes (one more holder pushes every holder over the limit).
 SIDE_EFFECTS = {"KEY_COPIES_EXCEEDED"}
+WRAPPER_LOG = "/Library/Logs/MacMesh/keychain-unlock.log"
 GH_TOKEN_FILE = "/Users/ci-build/.config/gh/hosts.yml"
 
 
@@ -163,7 +164,10 @@ def group_three(c):
     lab = c.lab
     lab.sh("hk-mini-01", "rm -f '%s'" % _profile_file(lab, "hk-mini-01"))
     lab.sh("jp-mini-01", "chmod 0644 %s" % KEYCHAIN)
-    return {"hk-mini-01": "PROFILE_MISSING", "jp-mini-01": "KEYCHAIN_PERMISSIONS"}
+    # The log's append-only flag cleared, as single-user mode can (chflags nosappnd is refused at
+    # securelevel > 0, so the lab does it with the Linux tool); enforce seals it again.
+    lab.sh("kr-mini-01", "chattr -a %s" % WRAPPER_LOG)
+    return {"hk-mini-01": "PROFILE_MISSING", "jp-mini-01": "KEYCHAIN_PERMISSIONS", "kr-mini-01": "WRAPPER_LOG_UNSEALED"}
 
 
 @pytest.mark.parametrize("inject", [group_one, group_two, group_three], ids=["group1", "group2", "group3"])

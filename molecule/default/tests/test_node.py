@@ -62,6 +62,16 @@ def test_wrapper_configuration_is_roots_and_names_the_layout(host):
         "keychain_path": KEYCHAIN, "log_path": "/Library/Logs/MacMesh/keychain-unlock.log"}
 
 
+def test_wrapper_log_is_append_only_for_ci_build(host):
+    log = host.file("/Library/Logs/MacMesh/keychain-unlock.log")
+    assert log.is_file and log.user == "ci-build" and log.mode == 0o640
+    assert host.file("/Library/Logs/MacMesh").user == "root"
+    # ci-build (the user it audits) and root alike: no truncation while the flag is set.
+    for prefix in ("sudo -u ci-build", "sudo"):
+        truncated = host.run("%s sh -c ': > /Library/Logs/MacMesh/keychain-unlock.log'" % prefix)
+        assert truncated.rc != 0 and "Operation not permitted" in truncated.stderr, (prefix, truncated.stderr)
+
+
 def test_profiles_read_only_versioned_and_mounted(host):
     current = host.file(PROFILE_ROOT + "/current")
     assert current.is_symlink

@@ -42,7 +42,8 @@ def signer_facts():
                                          "writable_by_user": False}},
         "duplicate_uuids": [],
         "active_manifest": {"sha256": MANIFEST_SHA, "version": "v1", "path": "/Library/MacMesh/profiles/" + MANIFEST_SHA},
-        "wrapper": {"path": "/usr/local/bin/macmesh-keychain-unlock", "sha256": WRAPPER_SHA},
+        "wrapper": {"path": "/usr/local/bin/macmesh-keychain-unlock", "sha256": WRAPPER_SHA,
+                    "log": {"path": "/Library/Logs/MacMesh/keychain-unlock.log", "exists": True, "type": "file", "owner": "ci-build", "group": "staff", "mode": "0640", "append_only": True, "directory": {"path": "/Library/Logs/MacMesh", "owner": "root", "mode": "0755"}}},
         "hardware_fingerprint": "1" * 64, "macos_version": "15.3.1", "clock_offset": 0.01, "unavailable": {},
     }
 
@@ -97,6 +98,7 @@ def test_mesh_parity_reads_a_real_signing_info_result(tmp_path, monkeypatch, cap
         ("IDENTITY_UNDECLARED", "error"),  # the untrusted jevpaste-dev identity of the fake keychain
         ("PROFILE_OVERLAP_NO_SUCCESSOR", "error"),  # 6.9 days left, no successor
         ("SEARCH_LIST", "error"),  # the fake user's search list holds only a login keychain
+        ("WRAPPER_LOG_UNSEALED", "error"),  # the fake node's log has no append-only flag
     ]
     assert parity["hosts"]["sign-hk"]["manifest_sha"] == manifest["sha256"]
     assert parity["hosts"]["sign-hk"]["identity_hash"] == result["identity_hash"]

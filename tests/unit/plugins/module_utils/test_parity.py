@@ -94,7 +94,8 @@ def host_facts(holds, manifest=None, identities=(DIST,)):
         "duplicate_uuids": [],
         "active_manifest": {"sha256": manifest["sha256"], "version": manifest["version"],
                             "path": "%s/%s" % (ROOT, manifest["sha256"])},
-        "wrapper": {"path": "/usr/local/bin/macmesh-keychain-unlock", "sha256": WRAPPER_SHA},
+        "wrapper": {"path": "/usr/local/bin/macmesh-keychain-unlock", "sha256": WRAPPER_SHA,
+                    "log": {"path": "/Library/Logs/MacMesh/keychain-unlock.log", "exists": True, "type": "file", "owner": "ci-build", "group": "staff", "mode": "0640", "append_only": True, "directory": {"path": "/Library/Logs/MacMesh", "owner": "root", "mode": "0755"}}},
         "hardware_fingerprint": hashlib.sha256(b"Mac14,3").hexdigest(),
         "macos_version": "15.3.1",
         "clock_offset": 0.000233,
@@ -473,6 +474,37 @@ def wrapper_missing_on_signer(m):
     m.facts["sign-us"]["unavailable"]["wrapper"] = "[Errno 2] No such file or directory"
 
 
+def wrapper_log_not_append_only(m):
+    m.facts["sign-hk"]["wrapper"]["log"]["append_only"] = False
+
+
+def wrapper_log_directory_of_the_ci_user(m):
+    m.facts["mini-kr"]["wrapper"]["log"]["directory"]["owner"] = "ci-build"
+
+
+def wrapper_log_writable_by_others(m):
+    m.facts["sign-us"]["wrapper"]["log"]["mode"] = "0666"
+
+
+def wrapper_log_owned_by_root(m):
+    m.facts["mini-jp"]["wrapper"]["log"]["owner"] = "root"
+
+
+def wrapper_log_missing(m):
+    m.facts["mini-sg"]["wrapper"]["log"].update(exists=False, type=None, owner=None, group=None, mode=None,
+                                               append_only=None)
+
+
+def wrapper_log_unreadable(m):
+    m.facts["sign-hk"]["wrapper"]["log"] = None
+    m.facts["sign-hk"]["unavailable"]["wrapper.log"] = "[Errno 13] Permission denied"
+
+
+def wrapper_log_checked_when_keychain_owner_is_not(m):
+    m.expected.update(keychain_owner=None, keychain_mode=None)
+    m.facts["sign-hk"]["wrapper"]["log"]["owner"] = "admin"
+
+
 def wrapper_missing_on_builder(m):
     m.facts["mini-us"]["wrapper"] = None
     m.facts["mini-us"]["unavailable"]["wrapper"] = "[Errno 2] No such file or directory"
@@ -645,6 +677,15 @@ CASES = [
     ("no keychain policy", no_keychain_policy, set()),
     ("wrapper tampered", wrapper_tampered, {("WRAPPER_MISMATCH", "mini-hk", "error")}),
     ("wrapper missing on signer", wrapper_missing_on_signer, {("WRAPPER_MISMATCH", "sign-us", "error")}),
+    ("wrapper log not append-only", wrapper_log_not_append_only, {("WRAPPER_LOG_UNSEALED", "sign-hk", "error")}),
+    ("wrapper log directory of the ci user", wrapper_log_directory_of_the_ci_user,
+     {("WRAPPER_LOG_UNSEALED", "mini-kr", "error")}),
+    ("wrapper log writable by others", wrapper_log_writable_by_others, {("WRAPPER_LOG_UNSEALED", "sign-us", "error")}),
+    ("wrapper log owned by root", wrapper_log_owned_by_root, {("WRAPPER_LOG_UNSEALED", "mini-jp", "error")}),
+    ("wrapper log missing", wrapper_log_missing, {("WRAPPER_LOG_UNSEALED", "mini-sg", "error")}),
+    ("wrapper log unreadable", wrapper_log_unreadable, {("WRAPPER_LOG_UNSEALED", "sign-hk", "error")}),
+    ("wrapper log checked without keychain owner", wrapper_log_checked_when_keychain_owner_is_not,
+     {("WRAPPER_LOG_UNSEALED", "sign-hk", "error")}),
     ("wrapper missing on builder", wrapper_missing_on_builder, set()),
     ("login keychain first", search_list_login_first, {("SEARCH_LIST", "sign-hk", "error")}),
     ("signing keychain not listed", search_list_without_keychain, {("SEARCH_LIST", "sign-hk", "error")}),
@@ -879,6 +920,16 @@ def test_messages_name_the_values():
     messages = dict(((f["code"], f["host"]), f["message"]) for f in mesh.run()["findings"])
     assert messages[("KEYCHAIN_SETTINGS", "sign-hk")] == "keychain timeout is 300, policy says 3600"
     assert WRAPPER_SHA in messages[("WRAPPER_MISMATCH", "mini-hk")]
+    unsealed = Mesh()
+    wrapper_log_not_append_only(unsealed)
+    wrapper_log_directory_of_the_ci_user(unsealed)
+    logs = dict(((f["code"], f["host"]), f["message"]) for f in unsealed.run()["findings"])
+    assert logs[("WRAPPER_LOG_UNSEALED", "sign-hk")] == (
+        "unlock wrapper log: /Library/Logs/MacMesh/keychain-unlock.log is not append-only (chflags sappnd): "
+        "ci-build can truncate or rewrite it")
+    assert logs[("WRAPPER_LOG_UNSEALED", "mini-kr")] == (
+        "unlock wrapper log: its directory /Library/Logs/MacMesh is owned by ci-build, not root: "
+        "ci-build could replace the log")
     assert messages[("KEY_COPIES_EXCEEDED", "sign-jp")] == (
         "identity %s (%s) is held by 3 hosts (max 2): sign-hk, sign-jp, sign-us" % (DIST["sha1"], DIST["name"]))
 

@@ -126,6 +126,7 @@ class Node:
         self.new_dir = self.home / "Library" / "Developer" / "Xcode" / "UserData" / "Provisioning Profiles"
         self.profile_root = tmp_path / "Library" / "MacMesh" / "profiles"
         self.wrapper = tmp_path / "usr" / "local" / "bin" / "macmesh-keychain-unlock"
+        self.wrapper_log = tmp_path / "Library" / "Logs" / "MacMesh" / "keychain-unlock.log"
         self.keychain.parent.mkdir(parents=True)
         self.keychain.write_bytes(b"kych\x00\x01")
         os.chmod(str(self.keychain), 0o600)
@@ -197,10 +198,14 @@ class Node:
     def install_wrapper(self, content=b"#!/bin/sh\nexec /usr/bin/security -i\n"):
         self.wrapper.parent.mkdir(parents=True)
         self.wrapper.write_bytes(content)
+        self.wrapper_log.parent.mkdir(parents=True, exist_ok=True)
+        self.wrapper_log.write_bytes(b"")
+        self.wrapper_log.chmod(0o640)
         return hashlib.sha256(content).hexdigest()
 
     def args(self, **extra):
-        args = dict(profile_root=str(self.profile_root), wrapper_path=str(self.wrapper))
+        args = dict(profile_root=str(self.profile_root), wrapper_path=str(self.wrapper),
+                    wrapper_log_path=str(self.wrapper_log))
         args.update(extra)
         return args
 
@@ -276,13 +281,26 @@ def test_full_node(node, capsys):
     assert result["active_manifest"] == {
         "sha256": manifest["sha256"], "version": "2026.11.25-1", "path": str(node.profile_root / manifest["sha256"]),
     }
-    assert result["wrapper"] == {"path": str(node.wrapper), "sha256": wrapper_sha}
+    # The log is read by a write-open probe: a plain file here (no append-only flag), never written.
+    assert result["wrapper"] == {"path": str(node.wrapper), "sha256": wrapper_sha, "log": {
+        "path": str(node.wrapper_log), "exists": True, "type": "file", "owner": _name(os.getuid()),
+        "group": _group(os.getgid()), "mode": "0640", "append_only": False,
+        "directory": {"path": str(node.wrapper_log.parent), "owner": _name(os.getuid()), "mode": "0755"}}}
+    assert node.wrapper_log.read_bytes() == b""
     assert result["hardware_fingerprint"] == hashlib.sha256(HARDWARE.encode()).hexdigest()
     assert result["macos_version"] == "14.3.1"
     assert result["clock_offset"] == pytest.approx(0.000233)
     assert result["unavailable"] == {}
     # Every command exactly once, and nothing else.
     assert sorted(node.calls) == sorted(node.commands)
+
+
+def _group(gid):
+    import grp
+    try:
+        return grp.getgrgid(gid).gr_name
+    except KeyError:
+        return str(gid)
 
 
 def _name(uid):
