@@ -43,7 +43,9 @@ def signer_facts():
         "duplicate_uuids": [],
         "active_manifest": {"sha256": MANIFEST_SHA, "version": "v1", "path": "/Library/MacMesh/profiles/" + MANIFEST_SHA},
         "wrapper": {"path": "/usr/local/bin/macmesh-keychain-unlock", "sha256": WRAPPER_SHA,
-                    "log": {"path": "/Library/Logs/MacMesh/keychain-unlock.log", "exists": True, "type": "file", "owner": "ci-build", "group": "staff", "mode": "0640", "append_only": True, "directory": {"path": "/Library/Logs/MacMesh", "owner": "root", "mode": "0755"}}},
+                    "log": {"path": "/Library/Logs/MacMesh/keychain-unlock.log", "exists": True, "type": "file",
+                            "owner": "ci-build", "group": "staff", "mode": "0640", "append_only": True,
+                            "directory": {"path": "/Library/Logs/MacMesh", "owner": "root", "mode": "0755"}}},
         "hardware_fingerprint": "1" * 64, "macos_version": "15.3.1", "clock_offset": 0.01, "unavailable": {},
     }
 

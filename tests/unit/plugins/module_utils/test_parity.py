@@ -95,7 +95,9 @@ def host_facts(holds, manifest=None, identities=(DIST,)):
         "active_manifest": {"sha256": manifest["sha256"], "version": manifest["version"],
                             "path": "%s/%s" % (ROOT, manifest["sha256"])},
         "wrapper": {"path": "/usr/local/bin/macmesh-keychain-unlock", "sha256": WRAPPER_SHA,
-                    "log": {"path": "/Library/Logs/MacMesh/keychain-unlock.log", "exists": True, "type": "file", "owner": "ci-build", "group": "staff", "mode": "0640", "append_only": True, "directory": {"path": "/Library/Logs/MacMesh", "owner": "root", "mode": "0755"}}},
+                    "log": {"path": "/Library/Logs/MacMesh/keychain-unlock.log", "exists": True, "type": "file",
+                            "owner": "ci-build", "group": "staff", "mode": "0640", "append_only": True,
+                            "directory": {"path": "/Library/Logs/MacMesh", "owner": "root", "mode": "0755"}}},
         "hardware_fingerprint": hashlib.sha256(b"Mac14,3").hexdigest(),
         "macos_version": "15.3.1",
         "clock_offset": 0.000233,
@@ -492,7 +494,7 @@ def wrapper_log_owned_by_root(m):
 
 def wrapper_log_missing(m):
     m.facts["mini-sg"]["wrapper"]["log"].update(exists=False, type=None, owner=None, group=None, mode=None,
-                                               append_only=None)
+                                                append_only=None)
 
 
 def wrapper_log_unreadable(m):
