@@ -20,9 +20,8 @@ import common
 FS_IOC_GETFLAGS = 0x80086601
 FS_IOC_SETFLAGS = 0x40086602
 FS_APPEND_FL = 0x00000020
-# flag name -> (inode flag, set?)
-KEPT = {"sappnd": (FS_APPEND_FL, True), "sappend": (FS_APPEND_FL, True),
-        "nosappnd": (FS_APPEND_FL, False), "nosappend": (FS_APPEND_FL, False)}
+# flag name -> set it? (clearing is refused: see chflags_main)
+KEPT = {"sappnd": True, "sappend": True, "nosappnd": False, "nosappend": False}
 # Valid on macOS (chflags(1)), not kept by the lab.
 MACOS_ONLY = ("arch", "archived", "opaque", "nodump", "schg", "schange", "simmutable", "uappnd", "uappend",
               "uchg", "uchange", "uimmutable", "hidden", "restricted", "sunlnk", "sunlink")
@@ -39,14 +38,13 @@ def _flags(fd):
     return buf[0]
 
 
-def change(path, flag, wanted):
-    """Set (``wanted``) or clear ``flag`` on ``path`` (followed, as chflags without -h does)."""
+def set_append(path):
+    """Set the append-only flag on ``path`` (followed, as chflags without -h does)."""
     fd = os.open(path, os.O_RDONLY | os.O_NONBLOCK | getattr(os, "O_CLOEXEC", 0))
     try:
         old = _flags(fd)
-        new = (old | flag) if wanted else (old & ~flag)
-        if new != old:
-            fcntl.ioctl(fd, FS_IOC_SETFLAGS, array.array("i", [new]), False)
+        if not old & FS_APPEND_FL:
+            fcntl.ioctl(fd, FS_IOC_SETFLAGS, array.array("i", [old | FS_APPEND_FL]), False)
     finally:
         os.close(fd)
 
@@ -88,12 +86,12 @@ def chflags_main(argv):
     status = 0
     for path in args[1:]:
         try:
-            for flag, wanted in changes:
+            for wanted in changes:
                 if not wanted:
                     # securelevel > 0: the system flags are cleared only in single-user mode (assumed).
                     os.stat(path)
                     raise OSError(1, os.strerror(1))
-                change(path, flag, wanted)
+                set_append(path)
         except OSError as exc:
             if not quiet:
                 _err("%s: %s" % (path, os.strerror(exc.errno) if exc.errno else exc))
