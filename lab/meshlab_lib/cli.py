@@ -19,6 +19,8 @@ USAGE = """usage: meshlab COMMAND [ARGS]
   partition NODE | heal NODE drop / restore traffic to NODE:22 (needs nft; exit 3 without it)
   reboot NODE                kill the node's namespace and boot it again on the same disk
   reset NODE                 kill the node and boot it on a fresh disk (new host keys; known_hosts rewritten)
+  snapshot NAME [NODE ...]   copy the nodes' disks (default: every node) to $MESHLAB_DIR/snapshots/NAME
+  restore NAME [NODE ...]    kill the nodes, put their disks back as snapshot NAME holds them, boot them
 
 NODE is a host name (hk-mini-01) or its region (hk).
 Environment: MESHLAB_DIR, MESHLAB_SUBNET, MESHLAB_SEED, MESHLAB_INVENTORY, MESHLAB_DISK_SIZE (see lab/README.md).
@@ -101,6 +103,9 @@ def main(argv=None):
             except ValueError as exc:
                 return usage_error(str(exc))
             return lab.exec(cfg.node(node), rest, user)
+        elif cmd in ("snapshot", "restore") and args:
+            nodes = [cfg.node(name) for name in args[1:]] or list(cfg.nodes)
+            getattr(lab, cmd)(args[0], nodes)
         elif cmd in NODE_COMMANDS and len(args) == 1:
             getattr(lab, cmd)(cfg.node(args[0]))
         else:

@@ -4,6 +4,7 @@ import contextlib
 import fcntl
 import json
 import os
+import re
 import secrets
 import shutil
 import signal
@@ -586,6 +587,66 @@ class Lab:
             self.wait_ssh([node])
             self.write_known_hosts()
         self.say("meshlab: %s reset to a fresh disk in %.2f s" % (node.name, time.monotonic() - start))
+
+    # --- snapshots --------------------------------------------------------------------------------
+    def snapshot_dir(self, name):
+        if not re.fullmatch(r"[A-Za-z0-9][A-Za-z0-9_-]*", name):
+            raise LabError("bad snapshot name %r (a plain name: letters, digits, - and _)" % name, 2)
+        return self.cfg.path("snapshots", name)
+
+    def snapshot(self, name, nodes):
+        """Copy each node's disk (its overlay's upper dir) to snapshots/NAME.
+
+        The nodes keep running: take it while no run is in flight (what a run is writing may be
+        half there). What is not on the disk (processes, /run, /tmp) is not in it, as for reboot.
+        """
+        start = time.monotonic()
+        with self.locked():
+            target = self.snapshot_dir(name)
+            for node in nodes:
+                upper = os.path.join(self.disk(node), "upper")
+                if not os.path.ismount(self.disk(node)):
+                    raise LabError("node %s has no disk (run `meshlab up`)" % node.name)
+                dest = os.path.join(target, node.name)
+                if os.path.isdir(dest):
+                    sysutil.clear_append_flags(dest)
+                    shutil.rmtree(dest)
+                os.makedirs(dest, mode=0o700)
+                # cp -a keeps owners, modes, times, whiteouts and xattrs: the overlay's opaque dirs, and the
+                # node's `chflags sappnd`, which overlayfs keeps as trusted.overlay.protattr on the upper file.
+                subprocess.run(["cp", "-a", upper, os.path.join(dest, "upper")], check=True)
+        self.say("meshlab: snapshot %s of %s in %.2f s" % (name, ", ".join(n.name for n in nodes),
+                                                          time.monotonic() - start))
+
+    def restore(self, name, nodes):
+        """Kill each node, put its disk back as snapshots/NAME holds it and boot it (a reboot onto that disk).
+
+        The host keys come back with the disk, so known_hosts is written again from it.
+        """
+        start = time.monotonic()
+        with self.locked():
+            source = self.snapshot_dir(name)
+            missing = [n.name for n in nodes if not os.path.isdir(os.path.join(source, n.name, "upper"))]
+            if missing:
+                raise LabError("snapshot %s has no disk of %s (meshlab snapshot %s first)"
+                               % (name, ", ".join(missing), name))
+            for node in nodes:
+                disk = self.disk(node)
+                if not os.path.ismount(disk):
+                    raise LabError("node %s has no disk (run `meshlab up`)" % node.name)
+                self._kill_node(node)
+                for sub in ("upper", "work"):
+                    path = os.path.join(disk, sub)
+                    sysutil.clear_append_flags(path)
+                    shutil.rmtree(path)
+                os.mkdir(os.path.join(disk, "work"))
+                subprocess.run(["cp", "-a", os.path.join(source, node.name, "upper"), os.path.join(disk, "upper")],
+                               check=True)
+                self.boot(node)
+            self.wait_ssh(nodes)
+            self.write_known_hosts()
+        self.say("meshlab: %s restored from snapshot %s in %.2f s" % (", ".join(n.name for n in nodes), name,
+                                                                      time.monotonic() - start))
 
     # --- exec -------------------------------------------------------------------------------------
     def nsenter_argv(self, init, argv, user=None):
