@@ -63,6 +63,23 @@ def lab(tmp_path_factory):
 
 
 @pytest.fixture(scope="session")
+def first_bootstrap(lab):
+    """The bootstrap of the fresh lab (the run test_bootstrap checks), then a snapshot of the converged mesh."""
+    run = lab.playbook()
+    assert run.rc == 0, run
+    lab.snapshot("bootstrapped")
+    return run
+
+
+@pytest.fixture(scope="module")
+def bootstrapped(lab, first_bootstrap):
+    """A module starts from the bootstrapped mesh: nodes and the controller's release as the first
+    bootstrap left them (lab/meshlab restore: seconds, where a bootstrap re-run is minutes)."""
+    lab.restore("bootstrapped")
+    return lab
+
+
+@pytest.fixture(scope="session")
 def demo_assets():
     return load_demo_assets()
 

@@ -10,6 +10,7 @@ import importlib.util
 import json
 import os
 import re
+import shutil
 import signal
 import subprocess
 import sys
@@ -139,6 +140,30 @@ class Lab(object):
             "readlink %s/current; readlink %s/previous; ls -a %s"
         ) % (KEYCHAIN, KEYCHAIN, PROFILE_ROOT, PROFILE_ROOT, PROFILE_ROOT)
         return self.sh(node, script, user="root", check=False).stdout
+
+    # --- snapshots: a module starts from the bootstrapped mesh instead of bootstrapping it again ------
+    def _controller_snapshot(self, name):
+        return os.path.join(self.state_dir, "snapshots-controller", name)
+
+    def snapshot(self, name):
+        """Every node's disk (meshlab snapshot) and the controller's desired state (the demo's releases)."""
+        self.meshlab("snapshot", name)
+        target = self._controller_snapshot(name)
+        shutil.rmtree(target, ignore_errors=True)
+        shutil.copytree(self.demo["releases_dir"], target, symlinks=True)
+
+    def restore(self, name):
+        """Back to snapshot `name` on every node and on the controller (a reboot onto the snapshot's disks).
+
+        The nodes' argv audit logs are replaced with the disks: what they hold now is checked for the lab's
+        secrets first, as the session's last check would have done.
+        """
+        for host in HOSTS:
+            audit = self.sh(host, "cat /var/log/macemu/audit.log", check=False).stdout
+            self.assert_no_secret(audit, "%s /var/log/macemu/audit.log" % host)
+        self.meshlab("restore", name)
+        shutil.rmtree(self.demo["releases_dir"])
+        shutil.copytree(self._controller_snapshot(name), self.demo["releases_dir"], symlinks=True)
 
     def readlink(self, node, name):
         return self.sh(node, "readlink %s/%s || true" % (PROFILE_ROOT, name)).stdout.strip()

@@ -104,7 +104,8 @@ class Pair(object):
 
 
 @pytest.fixture(scope="module")
-def pair(lab, tmp_path_factory):
+def pair(bootstrapped, tmp_path_factory):
+    lab = bootstrapped
     pair = Pair(lab, str(tmp_path_factory.mktemp("ci-agent")))
     run = pair.bootstrap()
     assert run.rc == 0, run

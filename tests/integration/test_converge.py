@@ -80,11 +80,9 @@ def regions_of(report, key="findings"):
 
 
 @pytest.fixture(scope="module")
-def converge(lab):
-    """A bootstrapped lab (bootstrap is idempotent: cheap when test_bootstrap already ran)."""
-    run = lab.playbook("--skip-tags", "verify")
-    assert run.rc == 0, run
-    return Converge(lab)
+def converge(bootstrapped):
+    """The bootstrapped mesh (restored from the session's snapshot)."""
+    return Converge(bootstrapped)
 
 
 def test_clean_mesh_is_compliant_and_audit_changes_nothing(converge):

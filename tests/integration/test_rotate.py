@@ -18,11 +18,9 @@ from rotationkit import CONVERGE, GATE, REVOKE, ROTATE, VERBOSE, Drill, issue, r
 
 
 @pytest.fixture(scope="module")
-def drill(lab):
-    """A bootstrapped lab (bootstrap is idempotent: cheap when test_bootstrap already ran)."""
-    run = lab.playbook("--skip-tags", "verify")
-    assert run.rc == 0, run
-    return Drill(lab)
+def drill(bootstrapped):
+    """The bootstrapped mesh (restored from the session's snapshot)."""
+    return Drill(bootstrapped)
 
 
 @pytest.fixture(scope="module")
