@@ -24,11 +24,12 @@ __metaclass__ = type
 import json
 import math
 import os
-import pwd
 import re
 import stat
 
 from collections.abc import Mapping
+
+from ansible_collections.macmesh.signing.plugins.module_utils._accounts import user_name
 
 DEFAULT_CAP_S = 600
 DEFAULT_MARGIN_S = 60
@@ -162,13 +163,6 @@ def _read_json(path):
     return data, None
 
 
-def _owner(uid):
-    try:
-        return pwd.getpwuid(uid).pw_name
-    except KeyError:
-        return str(uid)
-
-
 def _mount_output(run):
     """{mount point: [type, options...]} from macOS ``mount``: ``/dev/disk5s1 on /Volumes/X (apfs, local, ...)``."""
     rc, out, _err = run(["/sbin/mount"])
@@ -193,7 +187,7 @@ def read_ramdisk(path, run):
             "files": []}
     if info["exists"]:
         st = os.stat(path)
-        info["owner"] = _owner(st.st_uid)
+        info["owner"] = user_name(st.st_uid)
         info["mode"] = "%04o" % stat.S_IMODE(st.st_mode)
         try:
             info["files"] = sorted(os.listdir(path))

@@ -32,6 +32,8 @@ import os
 import pwd
 import stat
 
+from ansible_collections.macmesh.signing.plugins.module_utils._accounts import group_name, user_name
+
 CHFLAGS = "/usr/bin/chflags"
 APPEND_FLAG = "sappnd"
 CLEAR_APPEND_FLAG = "nosappnd"
@@ -39,13 +41,6 @@ CLEAR_APPEND_FLAG = "nosappnd"
 
 class AuditLogError(Exception):
     """A log that cannot be brought to the asked state; the message names the path and the field."""
-
-
-def _name(uid, lookup, attribute):
-    try:
-        return getattr(lookup(uid), attribute)
-    except KeyError:
-        return str(uid)
 
 
 def append_only(path):
@@ -78,7 +73,7 @@ def read_log(path):
         if exc.errno != errno.ENOENT:
             raise
     else:
-        state["directory"] = {"path": directory, "owner": _name(dst.st_uid, pwd.getpwuid, "pw_name"),
+        state["directory"] = {"path": directory, "owner": user_name(dst.st_uid),
                               "mode": "%04o" % stat.S_IMODE(dst.st_mode)}
     try:
         st = os.lstat(path)
@@ -86,8 +81,8 @@ def read_log(path):
         if exc.errno == errno.ENOENT:
             return state
         raise
-    state.update(exists=True, owner=_name(st.st_uid, pwd.getpwuid, "pw_name"),
-                 group=_name(st.st_gid, grp.getgrgid, "gr_name"), mode="%04o" % stat.S_IMODE(st.st_mode),
+    state.update(exists=True, owner=user_name(st.st_uid),
+                 group=group_name(st.st_gid), mode="%04o" % stat.S_IMODE(st.st_mode),
                  type="file" if stat.S_ISREG(st.st_mode) else ("symlink" if stat.S_ISLNK(st.st_mode) else "other"))
     if state["type"] == "file":
         state["append_only"] = append_only(path)

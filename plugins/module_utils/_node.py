@@ -27,6 +27,7 @@ import re
 import stat
 
 from ansible_collections.macmesh.signing.plugins.module_utils import _layout
+from ansible_collections.macmesh.signing.plugins.module_utils._accounts import user_name
 from ansible_collections.macmesh.signing.plugins.module_utils._audit_log import read_log
 from ansible_collections.macmesh.signing.plugins.module_utils._identity import identity_hash, summary_hash
 from ansible_collections.macmesh.signing.plugins.module_utils._manifest import (
@@ -257,7 +258,7 @@ class NodeReader(object):
             self.missing("keychain.owner", str(exc))
             self.missing("keychain.mode", str(exc))
         else:
-            info["owner"] = self._user_name(st.st_uid)
+            info["owner"] = user_name(st.st_uid)
             info["mode"] = "%04o" % stat.S_IMODE(st.st_mode)
 
         rc, out, err = self.security.run("show-keychain-info", path)
@@ -292,13 +293,6 @@ class NodeReader(object):
         else:
             info["lock_on_sleep"] = settings["lock_on_sleep"]
             info["timeout"] = settings["timeout"]
-
-    @staticmethod
-    def _user_name(uid):
-        try:
-            return pwd.getpwuid(uid).pw_name
-        except KeyError:
-            return str(uid)
 
     def keychain_list(self, field, *args):
         streams = self._security(field, *args)
@@ -463,12 +457,12 @@ class NodeReader(object):
 
     def _version_dir(self, version_dir, with_manifest=False):
         st = os.lstat(version_dir)
-        version = {"path": version_dir, "owner": self._user_name(st.st_uid), "mode": "%04o" % stat.S_IMODE(st.st_mode),
+        version = {"path": version_dir, "owner": user_name(st.st_uid), "mode": "%04o" % stat.S_IMODE(st.st_mode),
                    "files": {}}
         for name in sorted(os.listdir(version_dir)):
             path = os.path.join(version_dir, name)
             entry_st = os.lstat(path)
-            entry = {"owner": self._user_name(entry_st.st_uid), "mode": "%04o" % stat.S_IMODE(entry_st.st_mode),
+            entry = {"owner": user_name(entry_st.st_uid), "mode": "%04o" % stat.S_IMODE(entry_st.st_mode),
                      "type": "file" if stat.S_ISREG(entry_st.st_mode) else "other", "sha256": None}
             if entry["type"] == "file":
                 entry["sha256"] = _sha256_file(path)
