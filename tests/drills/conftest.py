@@ -24,6 +24,8 @@ _spec.loader.exec_module(_it)
 
 lab = _it.lab
 demo_assets = _it.demo_assets
+first_bootstrap = _it.first_bootstrap
+bootstrapped = _it.bootstrapped
 
 DRILL_STATS = {"tried": [], "survived": []}
 

@@ -43,9 +43,27 @@ def test_bootstrap_converges_and_verifies(lab, first_bootstrap):
         assert "manifest=demo-1@" + lab.demo["manifest_sha256"][:12] in line, line
 
 
-def test_second_run_changes_nothing(lab):
-    # -vvv: the most verbose output still holds no secret (Lab.playbook checks every run's output).
+# The notary credentials' two tasks: the App Store Connect key lives on a RAM disk, gone at every reboot.
+NOTARY_TASKS = [
+    "macmesh.signing.notary_credentials : Place the App Store Connect API key on the RAM disk (standard input, never argv)",
+    "macmesh.signing.notary_credentials : Place the key's identifiers next to it (not secret; used with notarytool --key-id/--issuer)",
+]
+
+
+def test_after_a_reboot_a_run_only_puts_the_notary_key_back(lab):
+    # The module began with `meshlab restore`: every node rebooted onto the converged disk. The RAM disk
+    # is empty again, so the run puts the API key back on the signers, and changes nothing else.
+    # -vvv: the most verbose output, with the key being placed, still holds no secret (Lab.playbook
+    # checks every run's output).
     run = lab.playbook("-vvv")
+    assert run.rc == 0, run
+    assert run.changed_tasks() == NOTARY_TASKS, run.changed_tasks()
+    assert {host: r["changed"] for host, r in run.recap.items()} == {
+        host: (2 if host in SIGNERS else 0) for host in HOSTS}, run
+
+
+def test_second_run_changes_nothing(lab):
+    run = lab.playbook()
     assert run.rc == 0, run
     assert {host: r["changed"] for host, r in run.recap.items()} == {host: 0 for host in HOSTS}, run
     # Every node is compliant, so every node takes the fast path: the plan names no node for the full
@@ -56,8 +74,10 @@ def test_second_run_changes_nothing(lab):
 
 
 def test_check_mode_on_a_converged_mesh_changes_nothing(lab):
-    run = lab.playbook("--check", "--skip-tags", "verify")
+    # A signer and a builder: every task of both tiers (the other signers run the signer's tasks).
+    run = lab.playbook("--check", "--skip-tags", "verify", "--limit", PAIR)
     assert run.rc == 0, run
+    assert sorted(run.recap) == sorted([SIGNER, BUILDER]), run
     # The keychain module cannot read the settings of a locked keychain without its password in
     # check mode, and says so (documented): that task is the only one allowed to predict a change.
     assert set(run.changed_tasks()) <= {"macmesh.signing.keychain : Create the keychain, apply the lock policy and check the password"}, run
