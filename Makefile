@@ -23,7 +23,7 @@ CORE_VENVS  := $(ROOT)/build/core
 # `make artifact`: the tarball with ansible-core alone (this release) plus the declared dependencies.
 ARTIFACT_CORE ?= $(lastword $(COMPAT_CORE))
 
-.PHONY: help host-deps venv deps collection-tree test unit controller catalogue sanity units compat artifact lint py39 \
+.PHONY: help host-deps venv deps collection-tree test test-lab-lane test-rest-lane unit controller catalogue sanity units compat artifact lint py39 \
         changelog lab-test integration molecule demo demo-down build clean drills drills-sample bench bench-controller bench-fleet bench-readme
 
 help:
@@ -39,11 +39,15 @@ host-deps:
 venv: host-deps
 
 # The collection as ansible sees it: a copy of every tracked and untracked-but-not-ignored file.
+# MACMESH_TREE_READY=1 (set by `make test` for its two lanes): the tree was just built, keep it, so one
+# lane never removes it under the other.
 collection-tree: venv
+ifndef MACMESH_TREE_READY
 	rm -rf $(COLL_TREE) && mkdir -p $(COLL_TREE)
 	cd $(ROOT) && git ls-files -co --exclude-standard -z -- . $(NOT_SHIPPED) | tar --null --ignore-failed-read -T - -cf - | tar -xf - -C $(COLL_TREE)
 	# build/ is git-ignored by the checkout; its own empty repository makes ansible-test see the files.
 	cd $(COLL_TREE) && git init -q .
+endif
 
 $(GET_PIP): tests/ansible-test/get_pip.py
 	mkdir -p $(dir $@)
@@ -52,9 +56,21 @@ $(GET_PIP): tests/ansible-test/get_pip.py
 # -k: every suite runs and reports, even after one fails; make still exits non-zero.
 # compat is sanity + units on the lowest and highest supported ansible-core (the highest is the
 # release `make sanity units` use from .venv, so those two are not run again).
-test: venv
-	$(MAKE) -k unit controller catalogue py39 compat artifact lint lab-test integration molecule
+# Two lanes side by side (-j2, each suite's output printed whole when it ends): the lab lane
+# (integration on 127.0.8) and every other suite one after the other (their labs are on 127.0.5,
+# 127.0.9 and 127.0.10). The lab lane is CPU-bound, the other lane waits on pip and ansible-test's
+# venvs much of the time, so together they take little more than the lab lane alone.
+TEST_LAB_LANE  := integration
+TEST_REST_LANE := unit controller catalogue py39 compat artifact lint lab-test molecule
+test: collection-tree
+	$(MAKE) -k -j2 --output-sync=target MACMESH_TREE_READY=1 test-lab-lane test-rest-lane
 	@echo "make test: all suites passed"
+
+test-lab-lane:
+	$(MAKE) -k $(TEST_LAB_LANE)
+
+test-rest-lane:
+	$(MAKE) -k $(TEST_REST_LANE)
 
 unit: venv
 	$(PY) -m pytest -q -p no:cacheprovider tests/unit
