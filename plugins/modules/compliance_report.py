@@ -170,7 +170,6 @@ selected:
 
 import json
 import os
-import tempfile
 
 from ansible.module_utils.basic import AnsibleModule, missing_required_lib
 
@@ -182,6 +181,7 @@ from ansible_collections.macmesh.signing.plugins.module_utils._compliance_query 
     check_queries,
     gate_message,
 )
+from ansible_collections.macmesh.signing.plugins.module_utils._release import atomic_write
 from ansible_collections.macmesh.signing.plugins.module_utils._report import (
     RENDERERS,
     SectionNameError,
@@ -205,20 +205,6 @@ def _state(report):
             for host, entry in (report.get("hosts") or {}).items()
         ),
     }
-
-
-def _atomic_write(path, text):
-    directory = os.path.dirname(path)
-    fd, tmp = tempfile.mkstemp(dir=directory, prefix=".%s." % os.path.basename(path))
-    try:
-        with os.fdopen(fd, "w") as handle:
-            handle.write(text)
-        os.chmod(tmp, 0o644)
-        os.replace(tmp, path)
-    except BaseException:
-        if os.path.exists(tmp):
-            os.unlink(tmp)
-        raise
 
 
 def main():
@@ -278,7 +264,7 @@ def main():
             if not os.path.isdir(dest):
                 os.makedirs(dest)
             for (name, render), path in zip(RENDERERS, files):
-                _atomic_write(path, render(report))
+                atomic_write(path, render(report))
         except OSError as exc:
             module.fail_json(msg="dest: cannot write the reports to %s: %s" % (dest, exc))
     result = dict(changed=changed, ok=report["ok"], counts=report["counts"], files=files, gates=gates, selected=selected)
