@@ -553,11 +553,28 @@ class Lab:
                                check=True)
         self.say("meshlab: %s healed" % node.name)
 
+    def _require_disk(self, node):
+        disk = self.disk(node)
+        if not os.path.ismount(disk):
+            raise LabError("node %s has no disk (run `meshlab up`)" % node.name)
+        return disk
+
+    def _wipe_disk(self, node):
+        """Kill the node and empty its disk (upper and work dirs), ready for a fresh or a restored upper."""
+        disk = self._require_disk(node)
+        self._kill_node(node)
+        for sub in ("upper", "work"):
+            path = os.path.join(disk, sub)
+            # The node's append-only files (chflags sappnd: the wrapper's log) would stop rmtree.
+            sysutil.clear_append_flags(path)
+            shutil.rmtree(path)
+        os.mkdir(os.path.join(disk, "work"))
+        return disk
+
     def reboot(self, node):
         start = time.monotonic()
         with self.locked():
-            if not os.path.ismount(self.disk(node)):
-                raise LabError("node %s has no disk (run `meshlab up`)" % node.name)
+            self._require_disk(node)
             self._kill_node(node)
             self.boot(node)
             self.wait_ssh([node])
@@ -572,16 +589,8 @@ class Lab:
         """
         start = time.monotonic()
         with self.locked():
-            disk = self.disk(node)
-            if not os.path.ismount(disk):
-                raise LabError("node %s has no disk (run `meshlab up`)" % node.name)
-            self._kill_node(node)
-            for sub in ("upper", "work"):
-                path = os.path.join(disk, sub)
-                # The node's append-only files (chflags sappnd: the wrapper's log) would stop rmtree.
-                sysutil.clear_append_flags(path)
-                shutil.rmtree(path)
-                os.mkdir(path)
+            disk = self._wipe_disk(node)
+            os.mkdir(os.path.join(disk, "upper"))
             prepare_disk(self.cfg, os.path.join(disk, "upper"))
             self.boot(node)
             self.wait_ssh([node])
@@ -604,13 +613,9 @@ class Lab:
         with self.locked():
             target = self.snapshot_dir(name)
             for node in nodes:
-                upper = os.path.join(self.disk(node), "upper")
-                if not os.path.ismount(self.disk(node)):
-                    raise LabError("node %s has no disk (run `meshlab up`)" % node.name)
+                upper = os.path.join(self._require_disk(node), "upper")
                 dest = os.path.join(target, node.name)
-                if os.path.isdir(dest):
-                    sysutil.clear_append_flags(dest)
-                    shutil.rmtree(dest)
+                shutil.rmtree(dest, ignore_errors=True)
                 os.makedirs(dest, mode=0o700)
                 # cp -a keeps owners, modes, times, whiteouts and xattrs: the overlay's opaque dirs, and the
                 # node's `chflags sappnd`, which overlayfs keeps as trusted.overlay.protattr on the upper file.
@@ -631,15 +636,7 @@ class Lab:
                 raise LabError("snapshot %s has no disk of %s (meshlab snapshot %s first)"
                                % (name, ", ".join(missing), name))
             for node in nodes:
-                disk = self.disk(node)
-                if not os.path.ismount(disk):
-                    raise LabError("node %s has no disk (run `meshlab up`)" % node.name)
-                self._kill_node(node)
-                for sub in ("upper", "work"):
-                    path = os.path.join(disk, sub)
-                    sysutil.clear_append_flags(path)
-                    shutil.rmtree(path)
-                os.mkdir(os.path.join(disk, "work"))
+                disk = self._wipe_disk(node)
                 subprocess.run(["cp", "-a", os.path.join(source, node.name, "upper"), os.path.join(disk, "upper")],
                                check=True)
                 self.boot(node)
