@@ -110,6 +110,12 @@ class Lab(object):
         leaked = [index for index, value in enumerate(self.secrets()) if value in text]
         assert not leaked, "%s contains lab secret #%s (keychain password = 0, p12 passphrase = 1)" % (where, leaked)
 
+    def assert_no_secret_in_audit_logs(self):
+        """No keychain password or p12 passphrase reached any argv on any node (the emulator's argv audit)."""
+        for host in HOSTS:
+            audit = self.sh(host, "cat /var/log/macemu/audit.log", check=False).stdout
+            self.assert_no_secret(audit, "%s /var/log/macemu/audit.log" % host)
+
     def playbook(self, *args, extra_vars=None):
         """Run the bootstrap; every run's output, at any verbosity, is checked for the lab's secrets."""
         argv = self.playbook_argv(*args)
@@ -158,9 +164,7 @@ class Lab(object):
         The nodes' argv audit logs are replaced with the disks: what they hold now is checked for the lab's
         secrets first, as the session's last check would have done.
         """
-        for host in HOSTS:
-            audit = self.sh(host, "cat /var/log/macemu/audit.log", check=False).stdout
-            self.assert_no_secret(audit, "%s /var/log/macemu/audit.log" % host)
+        self.assert_no_secret_in_audit_logs()
         self.meshlab("restore", name)
         shutil.rmtree(self.demo["releases_dir"])
         shutil.copytree(self._controller_snapshot(name), self.demo["releases_dir"], symlinks=True)
