@@ -8,7 +8,8 @@
 
 """The one place a node's numeric owner becomes the name the audit compares: a uid or gid with no
 account is reported as its number (a string), so an orphaned file is a finding and never an error.
-Standard library only, Python 3.9 (the node's python)."""
+And the one place a name a task gives becomes the id a write sets (``user_id``/``group_id``: an
+unknown name is an error naming the field). Standard library only, Python 3.9 (the node's python)."""
 
 from __future__ import absolute_import, division, print_function
 
@@ -32,3 +33,19 @@ def group_name(gid):
         return grp.getgrgid(gid).gr_name
     except KeyError:
         return str(gid)
+
+
+def user_id(name, field="owner"):
+    """The uid of the account ``name``; ValueError naming ``field`` when the node has no such account."""
+    try:
+        return pwd.getpwnam(name).pw_uid
+    except (KeyError, TypeError):
+        raise ValueError("%s: no user %s on this node" % (field, name))
+
+
+def group_id(name, field="group"):
+    """The gid of the group ``name``; ValueError naming ``field`` when the node has no such group."""
+    try:
+        return grp.getgrnam(name).gr_gid
+    except (KeyError, TypeError):
+        raise ValueError("%s: no group %s on this node" % (field, name))

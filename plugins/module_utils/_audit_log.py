@@ -27,12 +27,10 @@ from __future__ import absolute_import, division, print_function
 __metaclass__ = type
 
 import errno
-import grp
 import os
-import pwd
 import stat
 
-from ansible_collections.macmesh.signing.plugins.module_utils._accounts import group_name, user_name
+from ansible_collections.macmesh.signing.plugins.module_utils._accounts import group_id, group_name, user_id, user_name
 
 CHFLAGS = "/usr/bin/chflags"
 APPEND_FLAG = "sappnd"
@@ -132,13 +130,9 @@ def ensure(path, owner, group, mode, run_command, check_mode=False):
     never touched: a new log is created empty, an existing one keeps every line.
     """
     try:
-        uid = pwd.getpwnam(owner).pw_uid
-    except KeyError:
-        raise AuditLogError("owner: no user %s on this node" % owner)
-    try:
-        gid = grp.getgrnam(group).gr_gid
-    except KeyError:
-        raise AuditLogError("group: no group %s on this node" % group)
+        uid, gid = user_id(owner), group_id(group)
+    except ValueError as exc:
+        raise AuditLogError(str(exc))
     try:
         before = read_log(path)
     except OSError as exc:
