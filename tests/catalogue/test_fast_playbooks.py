@@ -13,6 +13,7 @@
 
 import json
 import os
+import re
 import subprocess
 import sys
 
@@ -106,3 +107,54 @@ def test_converge_exits_non_zero_on_an_error_finding(tmp_path, ansible):
     with open(str(tmp_path / "reports" / "compliance.json"), encoding="utf-8") as handle:
         report = json.load(handle)
     assert json.dumps(report).count("hk-fast") > 0
+
+
+DIST = {"sha1": "86890D67F234745572B7EF153C72DEA7CF522EDE", "name": "iPhone Distribution: Tien Le (QG598U658S)", "valid": True}
+DEV = {"sha1": "13F9C39BE0072902F6A60AF738F51BE53E3A8B23", "name": "iPhone Developer: Tien Le (8PKL73LX5A)", "valid": True}
+OTHER = {"sha1": "64CB89C8C7EFA62842BDD1AA76A9FAF321704F72", "name": "iPhone Distribution: Other (AAAAAAAAAA)", "valid": True}
+
+
+def _pool_gate(tmp_path, ansible, kr_identities):
+    """playbooks/tasks/pool_gate.yml over a mesh whose nodes were all read by the preflight
+    (``bootstrap_read``): three members and a new node (no active manifest yet)."""
+    active = {"sha256": SHA_A, "version": "r1", "path": "/Library/MacMesh/profiles/" + SHA_A}
+    reads = {"sign-hk": {"identities": [DIST], "active_manifest": active},
+             "sign-jp": {"identities": [DIST, DEV], "active_manifest": active},
+             "sign-kr": {"identities": kr_identities, "active_manifest": active},
+             "new-us": {"identities": [], "active_manifest": None}}
+    local = {"ansible_connection": "local", "ansible_python_interpreter": sys.executable}
+    regions = {"hk": "sign-hk", "jp": "sign-jp", "kr": "sign-kr", "us": "new-us"}
+    (tmp_path / "hosts.yml").write_text(yaml.safe_dump({"all": {"children": {
+        "mesh": {"children": dict((region, {"hosts": {host: dict(local)}}) for region, host in regions.items())},
+        "signers": {"hosts": dict((host, None) for host in regions.values())}}}}))
+    policy = {"regions": sorted(regions), "topology": "dedicated", "signer_group": "signers",
+              "builder_group": "builders", "max_identity_hashes": 2}
+    (tmp_path / "gate.yml").write_text(yaml.safe_dump([{
+        "hosts": "mesh", "gather_facts": False,
+        "vars": {"macmesh_release": {"policy": policy, "declared": {DIST["sha1"]: DIST["name"]}}, "reads": reads},
+        "tasks": [
+            {"name": "The preflight's read", "ansible.builtin.set_fact": {"bootstrap_read": "{{ reads[inventory_hostname] }}"}},
+            {"ansible.builtin.include_tasks": os.path.join(ROOT, "playbooks", "tasks", "pool_gate.yml")},
+        ],
+    }]))
+    return ansible("-i", "hosts.yml", "gate.yml")
+
+
+def test_pool_gate_refuses_only_the_new_node_while_the_pool_holds_too_many_identity_sets(tmp_path, ansible):
+    """Three identity sets among the members, two allowed: the new node is refused, the members go on.
+    The members are judged from the preflight's read alone: nothing is read again (the loop is empty)."""
+    rc, output = _pool_gate(tmp_path, ansible, [DIST, OTHER])
+    assert rc != 0, output
+    # The declared set is kept; of the two others (one host each) the one ranked last is blocked.
+    assert re.search(r"new-us: not added to the pool: sign-(jp|kr) hold identity sets beyond max_identity_hashes=2",
+                     output), output
+    read = output.split("TASK [Read the identity sets of the pool members outside this play]")[1].split("TASK [")[0]
+    assert read.split() == ["*" * len(read.split()[0]), "skipping:", "[sign-hk]"], read
+    recap = dict((line.split()[0], line) for line in output.splitlines() if " : ok=" in line)
+    assert "failed=1" in recap["new-us"] and all("failed=0" in recap[host] for host in ("sign-hk", "sign-jp", "sign-kr"))
+
+
+def test_pool_gate_lets_a_new_node_in_while_the_pool_is_within_its_budget(tmp_path, ansible):
+    rc, output = _pool_gate(tmp_path, ansible, [DIST])
+    assert rc == 0, output
+    assert "not added to the pool" not in output
