@@ -7,7 +7,10 @@
 
 MACMESH_IT_SUBNET / MACMESH_IT_LAB_DIR (or MESHLAB_DIR + MESHLAB_SUBNET for a running lab) pick
 the lab, as for the integration tests. DRILL_POINTS=all runs every kill point (make drills);
-otherwise a small sample (make test). The summary line lists the points tried and survived.
+otherwise the sample (make drills-sample), and DRILL_SAMPLE=quick the smaller sample make test runs
+(one kill at a boundary, one inside a task and one reboot of the bootstrap, one kill of the rotation's
+canary, the revocation killed after the keychains were deleted, and a hung region during converge).
+The summary line lists the points tried and survived.
 """
 
 import importlib.util
@@ -28,6 +31,8 @@ first_bootstrap = _it.first_bootstrap
 bootstrapped = _it.bootstrapped
 
 DRILL_STATS = {"tried": [], "survived": []}
+# make test's sample (DRILL_SAMPLE=quick); DRILL_POINTS, when set, wins.
+QUICK = os.environ.get("DRILL_SAMPLE") == "quick" and not os.environ.get("DRILL_POINTS")
 
 
 def pytest_terminal_summary(terminalreporter):

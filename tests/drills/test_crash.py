@@ -17,7 +17,8 @@ mini out of the box), the bootstrap is killed at task N, then a plain re-run mus
   leftover remains.
 
 DRILL_POINTS=all (``make drills``) tries every task boundary; otherwise two points, one kill inside
-a task and one reboot (``make test``). DRILL_POINTS=3,17,40 picks points by hand.
+a task and one reboot (``make drills-sample``; ``make test``'s DRILL_SAMPLE=quick: one point, one kill
+inside a task, one reboot). DRILL_POINTS=3,17,40 picks points by hand.
 """
 
 import os
@@ -27,7 +28,7 @@ import time
 
 import pytest
 
-from conftest import DRILL_STATS
+from conftest import DRILL_STATS, QUICK
 from drillkit import kill_env, longest_task, node_problems, read_log
 
 HERE = os.path.dirname(os.path.abspath(__file__))
@@ -86,8 +87,9 @@ def _points(total):
     if wanted:
         return [int(value) for value in wanted.split(",") if 0 < int(value) <= total]
     # A spread: one in the first half (user, keychain, identity import), one in the second
-    # (profiles, search list, verify). make drills tries them all.
-    return sorted(set(max(1, round(total * fraction)) for fraction in (0.3, 0.7)))[:SAMPLE]
+    # (profiles, search list, verify); make test's quick sample, the middle. make drills tries them all.
+    fractions = (0.5,) if QUICK else (0.3, 0.7)
+    return sorted(set(max(1, round(total * fraction)) for fraction in fractions))[:SAMPLE]
 
 
 def check_invariants(lab, node):
