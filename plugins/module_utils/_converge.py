@@ -129,9 +129,42 @@ def expected_state(desired, layout, manifest, wrapper_sha256, facts, per_runner_
     return expected
 
 
+# Enforce re-applies, on a node with error findings, only the roles that own what drifted (issue 14:
+# "enforce repairs only what is drifted, not whole roles"). The roles of the repair play, in its order;
+# ALWAYS_REPAIR run on every repaired node (the account the others act as, the runner identity that
+# carries the identity hash and manifest version, the release record); the others only for their codes.
+REPAIR_ROLES = ("ci_user", "keychain", "unlock_wrapper", "profile_mounts", "search_list", "runner_identity",
+                "release_record")
+ALWAYS_REPAIR = ("ci_user", "runner_identity", "release_record")
+_PROFILE_CODES = ("MANIFEST_DRIFT", "PROFILE_MISSING", "PROFILE_EXTRA", "PROFILE_SHA_MISMATCH", "PROFILE_UNREADABLE",
+                  "DUPLICATE_UUID", "PROFILE_DIR_WRITABLE", "PROFILE_IN_CACHE", "PROFILE_ROOT_MISMATCH",
+                  "PROFILE_KEPT_TAMPERED")
+_KEYCHAIN_CODES = ("KEY_ON_BUILDER", "IDENTITY_UNDECLARED", "IDENTITY_MISSING", "KEYCHAIN_PATH_MISMATCH",
+                   "KEYCHAIN_MISSING", "KEYCHAIN_SETTINGS", "KEYCHAIN_PERMISSIONS")
+CODE_ROLES = dict(
+    [(code, ("profile_mounts",)) for code in _PROFILE_CODES]
+    + [(code, ("keychain",)) for code in _KEYCHAIN_CODES]
+    + [("WRAPPER_MISMATCH", ("unlock_wrapper",)), ("WRAPPER_LOG_UNSEALED", ("unlock_wrapper",)),
+       ("SEARCH_LIST", ("search_list",)),
+       # A clock is stepped (sntp), not a role's; a release record the node lacks or cannot read is the
+       # release_record role's, always applied.
+       ("CLOCK_OFFSET", ()), ("RELEASE_NOT_RECORDED", ()), ("RELEASE_UNREADABLE", ())]
+)
+
+
+def repair_roles(codes):
+    """The repair play's roles for a node's error codes, in play order: ALWAYS_REPAIR plus the owners of
+    the codes; a code no role is named for (RELEASE_BEHIND: the whole desired state moved) gets them all."""
+    wanted = set(ALWAYS_REPAIR)
+    for code in codes:
+        wanted.update(CODE_ROLES.get(code, REPAIR_ROLES))
+    return [role for role in REPAIR_ROLES if role in wanted]
+
+
 def repair_plan(parity, facts):
-    """Which nodes enforce repairs (reachable, error findings that a re-apply fixes) and which it leaves alone."""
-    repair, refused, clock = [], {}, []
+    """Which nodes enforce repairs (reachable, error findings that a re-apply fixes), with which roles
+    (``roles``: {host: [role, ...]}, repair_roles), and which nodes it leaves alone."""
+    repair, refused, clock, roles = [], {}, [], {}
     by_host = {}
     for finding in parity.get("findings") or []:
         if finding.get("host") and finding.get("severity") == "error":
@@ -145,9 +178,10 @@ def repair_plan(parity, facts):
             refused[host] = blocking
             continue
         repair.append(host)
+        roles[host] = repair_roles(codes)
         if "CLOCK_OFFSET" in codes:
             clock.append(host)
-    return {"repair": repair, "refused": refused, "clock": clock}
+    return {"repair": repair, "refused": refused, "clock": clock, "roles": roles}
 
 
 def report_facts(facts, parity):

@@ -97,6 +97,35 @@ def test_a_finding_from_the_read_is_secret_found_and_never_repaired():
     assert plan["repair"] == [] and plan["refused"] == {HOST: ["SECRET_FOUND"]}
 
 
+@pytest.mark.parametrize("codes, roles", [
+    (["WRAPPER_MISMATCH"], ["ci_user", "unlock_wrapper", "runner_identity", "release_record"]),
+    (["SEARCH_LIST", "KEYCHAIN_SETTINGS"], ["ci_user", "keychain", "search_list", "runner_identity", "release_record"]),
+    (["MANIFEST_DRIFT", "PROFILE_EXTRA"], ["ci_user", "profile_mounts", "runner_identity", "release_record"]),
+    (["CLOCK_OFFSET"], ["ci_user", "runner_identity", "release_record"]),
+    # A code no role is named for: every role, as before.
+    (["RELEASE_BEHIND"], list(_converge.REPAIR_ROLES)),
+    (["WRAPPER_LOG_UNSEALED", "CERT_EXPIRED"], list(_converge.REPAIR_ROLES)),
+])
+def test_enforce_re_applies_only_the_roles_that_own_what_drifted(codes, roles):
+    assert _converge.repair_roles(codes) == roles
+
+
+def test_the_repair_plan_names_each_nodes_roles():
+    mesh = Mesh()
+    mesh.facts[HOST] = dict(mesh.facts[HOST], wrapper=dict(mesh.facts[HOST]["wrapper"], sha256="0" * 64))
+    facts = _converge.collect_reads(sorted(mesh.facts), mesh.facts, {})
+    parity = _parity.mesh_parity(facts, mesh.groups, mesh.expected)
+    plan = _converge.repair_plan(parity, facts)
+    assert plan["repair"] == [HOST]
+    assert plan["roles"] == {HOST: ["ci_user", "unlock_wrapper", "runner_identity", "release_record"]}
+
+
+def test_every_code_a_role_is_named_for_is_a_finding_code():
+    from ansible_collections.macmesh.signing.plugins.module_utils._parity_codes import CODES
+    assert set(_converge.CODE_ROLES) <= set(CODES)
+    assert all(set(roles) <= set(_converge.REPAIR_ROLES) for roles in _converge.CODE_ROLES.values())
+
+
 # --- bootstrap_plan: which nodes skip profile_mounts and search_list (issue 14) -------------------
 
 from ansible_collections.macmesh.signing.plugins.module_utils._manifest import profiles_sha256  # noqa: E402
