@@ -117,7 +117,9 @@ expected:
   returned: success
   type: dict
 plan:
-  description: C(repair) (hosts to repair), C(refused) (host -> codes enforce leaves alone), C(clock) (clocks to step).
+  description:
+    - C(repair) (hosts to repair), C(roles) (host -> the roles enforce re-applies there, the owners of its finding
+      codes), C(refused) (host -> codes enforce leaves alone), C(clock) (clocks to step).
   returned: success
   type: dict
 summary:
