@@ -44,6 +44,7 @@ import stat
 import tempfile
 
 from ansible_collections.macmesh.signing.plugins.module_utils._accounts import group_id, group_name, user_id, user_name
+from ansible_collections.macmesh.signing.plugins.module_utils._digest import file_sha256
 
 MODE_RE = re.compile(r"^0?[0-7]{3,4}\Z")
 FILE_STATES = ("file", "present", "absent")
@@ -133,14 +134,6 @@ def normalise(directories, files, owner=None, group=None, mode="0644", directory
     return out
 
 
-def _sha256_of(path):
-    digest = hashlib.sha256()
-    with open(path, "rb") as handle:
-        for block in iter(lambda: handle.read(65536), b""):
-            digest.update(block)
-    return digest.hexdigest()
-
-
 def _lstat(path):
     try:
         return os.lstat(path)
@@ -160,7 +153,7 @@ def describe(path, want_sha256=False):
     state = {"type": kind, "owner": user_name(st.st_uid), "group": group_name(st.st_gid),
              "mode": "%04o" % stat.S_IMODE(st.st_mode)}
     if want_sha256 and kind == "file":
-        state["sha256"] = _sha256_of(path)
+        state["sha256"] = file_sha256(path)
     return state
 
 
@@ -221,6 +214,15 @@ def _attributes_differ(entry, st):
     return _owner_differs(entry, st) or stat.S_IMODE(st.st_mode) != entry["mode"]
 
 
+def _fix_attributes(entry, st, check_mode):
+    """Owner, group and mode of an existing path put right; True when they were (would be) changed."""
+    if not _attributes_differ(entry, st):
+        return False
+    if not check_mode:
+        _set_attributes(entry, st)
+    return True
+
+
 def _ensure_directory(entry, check_mode, pending):
     path = entry["path"]
     st = _lstat(path)
@@ -246,11 +248,7 @@ def _ensure_directory(entry, check_mode, pending):
                 os.chmod(created, entry["mode"])
             pending.add(created)
         return True
-    if _attributes_differ(entry, st):
-        if not check_mode:
-            _set_attributes(entry, st)
-        return True
-    return False
+    return _fix_attributes(entry, st, check_mode)
 
 
 def _ensure_file(entry, check_mode, pending):
@@ -284,21 +282,13 @@ def _ensure_file(entry, check_mode, pending):
                     os.close(fd)
                 _fsync_dir(parent)
             return True
-        if _attributes_differ(entry, st):
-            if not check_mode:
-                _set_attributes(entry, st)
-            return True
-        return False
+        return _fix_attributes(entry, st, check_mode)
     # state=file: content by sha256, then owner, group and mode.
-    if st is None or not stat.S_ISREG(st.st_mode) or _sha256_of(path) != hashlib.sha256(entry["data"]).hexdigest():
+    if st is None or not stat.S_ISREG(st.st_mode) or file_sha256(path) != hashlib.sha256(entry["data"]).hexdigest():
         if not check_mode:
             _write(entry)
         return True
-    if _attributes_differ(entry, st):
-        if not check_mode:
-            _set_attributes(entry, st)
-        return True
-    return False
+    return _fix_attributes(entry, st, check_mode)
 
 
 def _summary(state):

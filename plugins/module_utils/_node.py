@@ -27,6 +27,7 @@ import re
 import stat
 
 from ansible_collections.macmesh.signing.plugins.module_utils import _layout
+from ansible_collections.macmesh.signing.plugins.module_utils._digest import file_sha256
 from ansible_collections.macmesh.signing.plugins.module_utils._accounts import user_name
 from ansible_collections.macmesh.signing.plugins.module_utils._audit_log import read_log
 from ansible_collections.macmesh.signing.plugins.module_utils._identity import identity_hash, summary_hash
@@ -69,14 +70,6 @@ SNTP = "/usr/bin/sntp"
 # sntp prints "<offset> +/- <error> <server> <address>", sometimes after a timestamp.
 SNTP_OFFSET_RE = re.compile(r"([+-]?\d+(?:\.\d+)?) \+/- ")
 KEYCHAIN_SETTINGS = ("lock_on_sleep", "timeout")
-
-
-def _sha256_file(path):
-    digest = hashlib.sha256()
-    with open(path, "rb") as handle:
-        for block in iter(lambda: handle.read(65536), b""):
-            digest.update(block)
-    return digest.hexdigest()
 
 
 def _kept_manifest(path):
@@ -465,7 +458,7 @@ class NodeReader(object):
             entry = {"owner": user_name(entry_st.st_uid), "mode": "%04o" % stat.S_IMODE(entry_st.st_mode),
                      "type": "file" if stat.S_ISREG(entry_st.st_mode) else "other", "sha256": None}
             if entry["type"] == "file":
-                entry["sha256"] = _sha256_file(path)
+                entry["sha256"] = file_sha256(path)
             version["files"][name] = entry
         if with_manifest:
             version["manifest"] = _kept_manifest(os.path.join(version_dir, "profiles.json"))
@@ -475,7 +468,7 @@ class NodeReader(object):
         """The wrapper's sha256 and, under ``log``, its audit log's state (``_audit_log.read_log``; None with
         the reason under ``wrapper.log`` when it cannot be read)."""
         try:
-            wrapper = {"path": path, "sha256": _sha256_file(path)}
+            wrapper = {"path": path, "sha256": file_sha256(path)}
         except (IOError, OSError) as exc:
             return self.missing("wrapper", str(exc))
         log_path = log_path or _layout.LAYOUT["wrapper_log_path"]
