@@ -338,8 +338,10 @@ def asked(entry):
     """The state an entry asks for, in the shape of ``describe``."""
     if entry["state"] == "absent":
         return {"type": None}
+    # Names through the same normaliser as describe (a gid two group names share reads the same both sides).
     state = {"type": "file" if entry["state"] in ("file", "present") else "directory",
-             "owner": entry["owner"] or "(unchanged)", "group": entry["group"] or "(unchanged)",
+             "owner": user_name(entry["uid"]) if entry["uid"] != -1 else "(unchanged)",
+             "group": group_name(entry["gid"]) if entry["gid"] != -1 else "(unchanged)",
              "mode": "%04o" % entry["mode"]}
     if entry["state"] == "file":
         state["sha256"] = hashlib.sha256(entry["data"]).hexdigest()
