@@ -17,6 +17,7 @@ from cryptography.hazmat.primitives.serialization import pkcs12
 
 from ansible_collections.macmesh.signing.plugins.modules import profile_manifest
 from ansible_collections.macmesh.signing.tests.unit import cms_factory as factory
+from ansible_collections.macmesh.signing.tests.unit.plugins.module_utils.test_manifest import MATCH_TEST_ENTRY
 
 FIXTURES = os.path.join(os.path.dirname(__file__), "..", "..", "fixtures", "profiles")
 MATCH_TEST_UUID = "98264c6b-5151-4349-8d0f-66691e48ae35"
@@ -75,24 +76,8 @@ def test_writes_manifest_then_is_idempotent(fastlane):
         written = json.load(handle)
     assert written == first["manifest"]
     assert written["sha256"] == first["sha256"]
-    assert written["profiles"] == [
-        {
-            "uuid": MATCH_TEST_UUID,
-            "name": "tools.fastlane.app AppStore",
-            "filename": MATCH_TEST_UUID + ".mobileprovision",
-            "team_id": "439BBM9367",
-            "team_name": "Felix Krause",
-            "app_id": "439BBM9367.tools.fastlane.app",
-            "bundle_id": "tools.fastlane.app",
-            "platforms": ["iOS"],
-            "created": "2015-11-08T21:09:03Z",
-            "expires": "2016-11-07T20:58:52Z",
-            "certificates": ["061D3B3DDDCE32CE3FB5901AC608E5AA6C9C540C"],
-            "devices": 0,
-            "provisions_all_devices": False,
-            "sha256": "26d6914d39784a3a1ab99bae8f912a2a68d9f13ee626af7d1b3d053f3566f90b",
-        }
-    ]
+    # The entry test_manifest checks build_manifest against: the module writes exactly it.
+    assert written["profiles"] == [MATCH_TEST_ENTRY]
     mtime = os.stat(fastlane["dest"]).st_mtime_ns
     second = run(fastlane)
     assert second["changed"] is False and second["sha256"] == first["sha256"]
