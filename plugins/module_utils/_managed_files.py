@@ -27,7 +27,7 @@ Directories are handled first, in the order given, so a file can live in a direc
 same call; a directory's missing parents are created with its owner, group and mode, a file's parent
 must be listed or present. An owner or group set nowhere is left as it is. Every input is checked before
 anything is written: one bad item changes nothing. Temporary files of an earlier, killed run
-(``.<name>.macmesh-*.tmp``) are removed. Standard library only, Python 3.9 (the node's python).
+(``_files.atomic_write``'s ``.<name>.<random>.tmp``) are removed. Standard library only, Python 3.9 (the node's python).
 """
 
 from __future__ import absolute_import, division, print_function
@@ -41,14 +41,12 @@ import hashlib
 import os
 import re
 import stat
-import tempfile
 
 from ansible_collections.macmesh.signing.plugins.module_utils._accounts import group_id, group_name, user_id, user_name
-from ansible_collections.macmesh.signing.plugins.module_utils._digest import file_sha256
+from ansible_collections.macmesh.signing.plugins.module_utils._files import atomic_write, file_sha256, fsync_dir, is_temp_of
 
 MODE_RE = re.compile(r"^0?[0-7]{3,4}\Z")
 FILE_STATES = ("file", "present", "absent")
-TEMP_INFIX = ".macmesh-"
 
 
 class ManagedFilesError(Exception):
@@ -143,13 +141,18 @@ def _lstat(path):
         raise
 
 
-def describe(path, want_sha256=False):
-    """``{type, owner, group, mode[, sha256]}`` of ``path`` as it is (``type`` None when missing)."""
-    st = _lstat(path)
+def _kind(st):
     if st is None:
-        return {"type": None}
-    kind = ("directory" if stat.S_ISDIR(st.st_mode) else "file" if stat.S_ISREG(st.st_mode)
+        return None
+    return ("directory" if stat.S_ISDIR(st.st_mode) else "file" if stat.S_ISREG(st.st_mode)
             else "link" if stat.S_ISLNK(st.st_mode) else "other")
+
+
+def describe(path, st, want_sha256=False):
+    """``{type, owner, group, mode[, sha256]}`` of ``path`` from its lstat ``st`` (``type`` None when missing)."""
+    kind = _kind(st)
+    if kind is None:
+        return {"type": None}
     state = {"type": kind, "owner": user_name(st.st_uid), "group": group_name(st.st_gid),
              "mode": "%04o" % stat.S_IMODE(st.st_mode)}
     if want_sha256 and kind == "file":
@@ -157,138 +160,112 @@ def describe(path, want_sha256=False):
     return state
 
 
-def _fsync_dir(directory):
-    fd = os.open(directory, os.O_RDONLY)
-    try:
-        os.fsync(fd)
-    finally:
-        os.close(fd)
-
-
-def _remove_stale_temps(directory, names, check_mode):
-    """Temporary files an earlier run left when it was killed between write and rename."""
-    try:
-        entries = os.listdir(directory)
-    except OSError:
-        return
-    for entry in entries:
-        for name in names:
-            if entry.startswith("." + name + TEMP_INFIX) and entry.endswith(".tmp"):
-                if not check_mode:
-                    try:
-                        os.unlink(os.path.join(directory, entry))
-                    except OSError:
-                        pass
-
-
-def _write(entry):
-    directory, name = os.path.split(entry["path"])
-    fd, tmp = tempfile.mkstemp(prefix="." + name + TEMP_INFIX, suffix=".tmp", dir=directory)
-    try:
-        with os.fdopen(fd, "wb") as handle:
-            handle.write(entry["data"])
-            handle.flush()
-            os.fchown(handle.fileno(), entry["uid"], entry["gid"])
-            os.fchmod(handle.fileno(), entry["mode"])
-            os.fsync(handle.fileno())
-        os.rename(tmp, entry["path"])
-        _fsync_dir(directory)
-    except BaseException:
-        if os.path.lexists(tmp):
-            os.unlink(tmp)
-        raise
-
-
 def _owner_differs(entry, st):
-    return entry["uid"] not in (-1, st.st_uid) or entry["gid"] not in (-1, st.st_gid)
-
-
-def _set_attributes(entry, st):
-    if _owner_differs(entry, st):
-        os.chown(entry["path"], entry["uid"], entry["gid"], follow_symlinks=False)
-    if stat.S_IMODE(st.st_mode) != entry["mode"]:
-        os.chmod(entry["path"], entry["mode"])
+    return st is None or entry["uid"] not in (-1, st.st_uid) or entry["gid"] not in (-1, st.st_gid)
 
 
 def _attributes_differ(entry, st):
     return _owner_differs(entry, st) or stat.S_IMODE(st.st_mode) != entry["mode"]
 
 
-def _fix_attributes(entry, st, check_mode):
-    """Owner, group and mode of an existing path put right; True when they were (would be) changed."""
-    if not _attributes_differ(entry, st):
-        return False
-    if not check_mode:
-        _set_attributes(entry, st)
-    return True
+def _set_attributes(path, entry, st=None):
+    """Owner (only what differs from ``st``; a new path: what the entry sets) and mode."""
+    if _owner_differs(entry, st) and (entry["uid"], entry["gid"]) != (-1, -1):
+        os.chown(path, entry["uid"], entry["gid"], follow_symlinks=False)
+    os.chmod(path, entry["mode"])
 
 
-def _ensure_directory(entry, check_mode, pending):
-    path = entry["path"]
-    st = _lstat(path)
-    if st is not None and not stat.S_ISDIR(st.st_mode):
-        raise ManagedFilesError("%s.path: %s exists and is not a directory (%s); remove it by hand." % (
-            entry["field"], path, describe(path)["type"]))
-    if st is None:
-        # Missing parents are created too, with the directory's owner, group and mode (as
-        # ansible.builtin.file does): /usr/local/bin on a Mac fresh out of the box has no /usr/local.
-        missing = [path]
-        while True:
-            parent = os.path.dirname(missing[-1])
-            if parent in pending or os.path.isdir(parent):
+def _refusal(entry, st, will_exist):
+    """Why ``entry`` cannot be brought to its state (None: it can); ``will_exist``: directories that exist
+    or that the call creates before it."""
+    path, field, kind = entry["path"], entry["field"], _kind(st)
+    if entry["state"] == "directory":
+        if kind not in (None, "directory"):
+            return "%s.path: %s exists and is not a directory (%s); remove it by hand." % (field, path, kind)
+        parent = os.path.dirname(path)
+        while kind is None and parent not in will_exist:
+            # Missing parents are created too, with the directory's owner, group and mode (as
+            # ansible.builtin.file does): /usr/local/bin on a Mac fresh out of the box has no /usr/local.
+            if os.path.isdir(parent):
                 break
             if os.path.lexists(parent):
-                raise ManagedFilesError("%s.path: %s exists and is not a directory (%s); remove it by hand." % (
-                    entry["field"], parent, describe(parent)["type"]))
-            missing.append(parent)
-        for created in reversed(missing):
-            if not check_mode:
-                os.mkdir(created, 0o700)
-                os.chown(created, entry["uid"], entry["gid"], follow_symlinks=False)
-                os.chmod(created, entry["mode"])
-            pending.add(created)
-        return True
-    return _fix_attributes(entry, st, check_mode)
-
-
-def _ensure_file(entry, check_mode, pending):
-    path = entry["path"]
+                return "%s.path: %s exists and is not a directory (%s); remove it by hand." % (
+                    field, parent, _kind(_lstat(parent)))
+            parent = os.path.dirname(parent)
+        return None
+    if kind == "directory":
+        return "%s.path: %s is a directory, not a file; remove it by hand." % (field, path)
     parent = os.path.dirname(path)
-    st = _lstat(path)
-    if entry["state"] != "absent" and parent not in pending and not os.path.isdir(parent):
-        raise ManagedFilesError("%s.path: the directory of %s does not exist; list it in directories." % (
-            entry["field"], path))
-    if st is not None and stat.S_ISDIR(st.st_mode):
-        raise ManagedFilesError("%s.path: %s is a directory, not a file; remove it by hand." % (entry["field"], path))
+    if entry["state"] != "absent" and parent not in will_exist and not os.path.isdir(parent):
+        return "%s.path: the directory of %s does not exist; list it in directories." % (field, path)
+    if entry["state"] == "present" and kind not in (None, "file"):
+        return "%s.path: %s is a %s, not a regular file; refusing to follow it." % (field, path, kind)
+    return None
+
+
+def _needs_change(entry, st, before):
     if entry["state"] == "absent":
-        if st is None:
-            return False
-        if not check_mode:
-            os.unlink(path)
-            _fsync_dir(parent)
+        return st is not None
+    if st is None:
         return True
-    if st is not None and not stat.S_ISREG(st.st_mode) and entry["state"] == "present":
-        raise ManagedFilesError("%s.path: %s is a %s, not a regular file; refusing to follow it." % (
-            entry["field"], path, describe(path)["type"]))
-    if entry["state"] == "present":
+    if entry["state"] == "file" and _content_differs(entry, before):
+        return True
+    return _attributes_differ(entry, st)
+
+
+def _content_differs(entry, before):
+    return before["type"] != "file" or before["sha256"] != hashlib.sha256(entry["data"]).hexdigest()
+
+
+def _apply(entry, st, before):
+    """Write what _needs_change found; ``st`` and ``before``: the path's lstat and state as read."""
+    path, parent = entry["path"], os.path.dirname(entry["path"])
+    if entry["state"] == "directory":
         if st is None:
-            if not check_mode:
-                fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL | getattr(os, "O_NOFOLLOW", 0), 0o600)
+            missing = [path]
+            while not os.path.isdir(os.path.dirname(missing[-1])):
+                missing.append(os.path.dirname(missing[-1]))
+            for created in reversed(missing):
+                os.mkdir(created, 0o700)
+                _set_attributes(created, entry)
+        else:
+            _set_attributes(path, entry, st)
+    elif entry["state"] == "absent":
+        os.unlink(path)
+        fsync_dir(parent)
+    elif entry["state"] == "file" and _content_differs(entry, before):
+        # A symlink at the path is replaced by the rename, never followed.
+        atomic_write(path, entry["data"], entry["mode"], entry["uid"], entry["gid"])
+    elif st is None:
+        # state=present, missing: created empty, never rewritten later.
+        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL | getattr(os, "O_NOFOLLOW", 0), 0o600)
+        try:
+            os.fchown(fd, entry["uid"], entry["gid"])
+            os.fchmod(fd, entry["mode"])
+            os.fsync(fd)
+        finally:
+            os.close(fd)
+        fsync_dir(parent)
+    else:
+        _set_attributes(path, entry, st)
+
+
+def _remove_stale_temps(files):
+    """Temporary files an earlier run left when it was killed between atomic_write's write and rename."""
+    by_dir = {}
+    for entry in files:
+        by_dir.setdefault(os.path.dirname(entry["path"]), []).append(os.path.basename(entry["path"]))
+    for directory, names in sorted(by_dir.items()):
+        try:
+            entries = os.listdir(directory)
+        except OSError:
+            continue
+        for found in entries:
+            if any(is_temp_of(name, found) for name in names):
                 try:
-                    os.fchown(fd, entry["uid"], entry["gid"])
-                    os.fchmod(fd, entry["mode"])
-                    os.fsync(fd)
-                finally:
-                    os.close(fd)
-                _fsync_dir(parent)
-            return True
-        return _fix_attributes(entry, st, check_mode)
-    # state=file: content by sha256, then owner, group and mode.
-    if st is None or not stat.S_ISREG(st.st_mode) or file_sha256(path) != hashlib.sha256(entry["data"]).hexdigest():
-        if not check_mode:
-            _write(entry)
-        return True
-    return _fix_attributes(entry, st, check_mode)
+                    os.unlink(os.path.join(directory, found))
+                except OSError:
+                    pass
 
 
 def _summary(state):
@@ -303,34 +280,47 @@ def _summary(state):
 def ensure(directories, files, check_mode=False):
     """Bring the normalised ``directories`` and ``files`` (``normalise``) to their state.
 
-    Returns ``{"changed": [path, ...], "before": {path: state}, "after": {path: state}}`` (``after`` is
-    what the paths would be in check mode for the changed ones: the asked state). Raises
-    ManagedFilesError naming the field when a path cannot be brought to its state (nothing after it is
-    touched), OSError for what the node refuses.
+    Each path is read once (lstat, and the sha256 of a managed file); every path that cannot be brought to
+    its state is refused (ManagedFilesError naming the field) before anything is written. Returns
+    ``{"changed": [path, ...], "before": {path: state}, "after": {path: state}}``: ``after`` is the state
+    read again for a changed path (in check mode, the asked one), the state read for the others.
+    OSError for what the node refuses while writing.
     """
+    entries = list(directories) + list(files)
+    seen = {}
+    will_exist = set()
+    for entry in entries:
+        st = _lstat(entry["path"])
+        seen[entry["path"]] = (st, describe(entry["path"], st, want_sha256=entry["state"] == "file"))
+        refusal = _refusal(entry, st, will_exist)
+        if refusal:
+            raise ManagedFilesError(refusal)
+        if entry["state"] == "directory":
+            # It, and the missing parents created with it, exist for the entries after it.
+            created = entry["path"]
+            while created not in will_exist and not os.path.isdir(created):
+                will_exist.add(created)
+                created = os.path.dirname(created)
+    if not check_mode:
+        _remove_stale_temps(files)
     changed, before, after = [], {}, {}
-    pending = set()
-    for entry in directories:
-        state = describe(entry["path"])
-        if _ensure_directory(entry, check_mode, pending):
-            changed.append(entry["path"])
-            before[entry["path"]] = state
-    by_dir = {}
-    for entry in files:
-        by_dir.setdefault(os.path.dirname(entry["path"]), []).append(os.path.basename(entry["path"]))
-    for directory, names in sorted(by_dir.items()):
-        _remove_stale_temps(directory, names, check_mode)
-    for entry in files:
-        state = describe(entry["path"], want_sha256=True)
-        if _ensure_file(entry, check_mode, pending):
-            changed.append(entry["path"])
-            before[entry["path"]] = state
-    for entry in list(directories) + list(files):
+    for entry in entries:
         path = entry["path"]
-        if check_mode and path in before:
+        st, state = seen[path]
+        if entry["state"] == "directory" and st is None and not check_mode:
+            # Possibly created meanwhile as the missing parent of a directory before it: read it again.
+            st = _lstat(path)
+            state = describe(path, st) if st is not None else state
+        if not _needs_change(entry, st, state):
+            after[path] = state
+            continue
+        changed.append(path)
+        before[path] = state
+        if check_mode:
             after[path] = asked(entry)
         else:
-            after[path] = describe(path, want_sha256=entry.get("state") == "file")
+            _apply(entry, st, state)
+            after[path] = describe(path, _lstat(path), want_sha256=entry["state"] == "file")
     return {"changed": changed, "before": before, "after": after}
 
 

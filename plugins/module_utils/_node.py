@@ -27,7 +27,7 @@ import re
 import stat
 
 from ansible_collections.macmesh.signing.plugins.module_utils import _layout
-from ansible_collections.macmesh.signing.plugins.module_utils._digest import file_sha256
+from ansible_collections.macmesh.signing.plugins.module_utils._files import file_sha256
 from ansible_collections.macmesh.signing.plugins.module_utils._accounts import user_name
 from ansible_collections.macmesh.signing.plugins.module_utils._audit_log import read_log
 from ansible_collections.macmesh.signing.plugins.module_utils._identity import identity_hash, summary_hash

@@ -45,9 +45,10 @@ import hashlib
 import json
 import os
 import re
-import tempfile
 
 from ansible_collections.macmesh.signing.plugins.module_utils import _identity, _layout
+# The one atomic writer (module_utils/_files), shared with the node modules.
+from ansible_collections.macmesh.signing.plugins.module_utils._files import atomic_write
 from ansible_collections.macmesh.signing.plugins.module_utils._manifest import ManifestError, canonical_json, profiles_sha256
 
 SCHEMA = 1
@@ -106,28 +107,6 @@ def release_sha256(release):
     """Digest of a release's content. The status is left out: it is the one field that changes."""
     body = dict((key, value) for key, value in release.items() if key not in ("status",) and not key.startswith("_"))
     return hashlib.sha256(canonical_json(body)).hexdigest()
-
-
-def atomic_write(path, text, mode=0o644):
-    """Write ``text`` to ``path`` so that a reader sees the old or the new file, never half of one."""
-    directory = os.path.dirname(os.path.abspath(path))
-    fd, tmp = tempfile.mkstemp(prefix=".%s." % os.path.basename(path), suffix=".tmp", dir=directory)
-    try:
-        with os.fdopen(fd, "w") as handle:
-            handle.write(text)
-            handle.flush()
-            os.fsync(handle.fileno())
-        os.chmod(tmp, mode)
-        os.rename(tmp, path)
-        dir_fd = os.open(directory, os.O_RDONLY)
-        try:
-            os.fsync(dir_fd)
-        finally:
-            os.close(dir_fd)
-    except BaseException:
-        if os.path.exists(tmp):
-            os.unlink(tmp)
-        raise
 
 
 def _read_json(path, field=None):

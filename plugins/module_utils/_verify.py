@@ -29,7 +29,7 @@ import signal
 import subprocess
 
 from ansible_collections.macmesh.signing.plugins.module_utils._identity import normalise_sha1
-from ansible_collections.macmesh.signing.plugins.module_utils._release import atomic_write
+from ansible_collections.macmesh.signing.plugins.module_utils._files import atomic_write
 from ansible_collections.macmesh.signing.plugins.module_utils._security import ParseError, parse_find_identity
 
 CODESIGN = "/usr/bin/codesign"
@@ -78,7 +78,7 @@ def run_bounded(argv, data=None, bound=None):
 
 
 def write_scratch(path):
-    """The file the verify signs: its directory 0700, the file 0600, written only when it differs (_release.atomic_write)."""
+    """The file the verify signs: its directory 0700, the file 0600, written only when it differs (_files.atomic_write)."""
     directory = os.path.dirname(path)
     if not os.path.isdir(directory):
         os.makedirs(directory, 0o700)

@@ -181,7 +181,7 @@ from ansible_collections.macmesh.signing.plugins.module_utils._compliance_query 
     check_queries,
     gate_message,
 )
-from ansible_collections.macmesh.signing.plugins.module_utils._release import atomic_write
+from ansible_collections.macmesh.signing.plugins.module_utils._files import atomic_write
 from ansible_collections.macmesh.signing.plugins.module_utils._report import (
     RENDERERS,
     SectionNameError,

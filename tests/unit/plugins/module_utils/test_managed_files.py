@@ -92,7 +92,7 @@ def test_check_mode_reports_and_writes_nothing(tmp_path):
 
 def test_a_killed_runs_temporary_file_is_removed(tmp_path):
     _ensure(tmp_path)
-    stale = tmp_path / "etc" / (".a.conf" + mf.TEMP_INFIX + "x1y2z3.tmp")
+    stale = tmp_path / "etc" / ".a.conf.x1y2z3_4.tmp"
     stale.write_text("half")
     other = tmp_path / "etc" / ".unrelated.tmp"
     other.write_text("not ours")
@@ -251,3 +251,14 @@ def test_a_bare_name_is_a_file_in_dest(tmp_path):
         mf.normalise([], files, ME, MY_GROUP)
     with pytest.raises(mf.ManagedFilesError, match=r"^dest: 'rel' is not a normalised absolute path"):
         mf.normalise([], files, ME, MY_GROUP, dest="rel")
+
+
+def test_a_path_that_cannot_be_brought_to_its_state_is_refused_before_anything_is_written(tmp_path):
+    directories, files = _items(tmp_path)
+    # files[2] (the log) is a symlink in a directory that exists: refused, and nothing before it written.
+    (tmp_path / "etc").mkdir()
+    (tmp_path / "etc" / "app.log").symlink_to(tmp_path / "elsewhere")
+    with pytest.raises(mf.ManagedFilesError, match=r"^files\[2\]\.path: .* is a link"):
+        mf.ensure(*mf.normalise(directories, files, ME, MY_GROUP))
+    # Neither directories[1] (etc/sub) nor files[0] (a.conf), which come before it, were written.
+    assert sorted(os.listdir(str(tmp_path / "etc"))) == ["app.log"]
